@@ -1,0 +1,42 @@
+#include <weft/platform/stats.h>
+
+namespace weft::platform {
+
+StatsSnapshot& StatsSnapshot::operator+=(const StatsSnapshot& o) noexcept {
+  accepted += o.accepted;
+  rejected += o.rejected;
+  connected += o.connected;
+  closed += o.closed;
+  active += o.active;
+  bytes_in += o.bytes_in;
+  bytes_out += o.bytes_out;
+  recv_completions += o.recv_completions;
+  sends += o.sends;
+  recv_parked += o.recv_parked;
+  timeouts += o.timeouts;
+  errors += o.errors;
+  posts += o.posts;
+  loop_iterations += o.loop_iterations;
+  return *this;
+}
+
+StatsSnapshot WorkerStats::snapshot() const noexcept {
+  StatsSnapshot s;
+  s.accepted = accepted.get();
+  s.rejected = rejected.get();
+  s.connected = connected.get();
+  s.closed = closed.get();
+  s.active = active.get();
+  s.bytes_in = bytes_in.get();
+  s.bytes_out = bytes_out.get();
+  s.recv_completions = recv_completions.get();
+  s.sends = sends.get();
+  s.recv_parked = recv_parked.get();
+  s.timeouts = timeouts.get();
+  s.errors = errors.get();
+  s.posts = posts.get();
+  s.loop_iterations = loop_iterations.get();
+  return s;
+}
+
+}  // namespace weft::platform

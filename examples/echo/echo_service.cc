@@ -39,8 +39,8 @@ Result<void> EchoHandler::echo_frame(Conn& c, BufView in, std::size_t frame_end)
   // Assembled frame: copy it out one pool buffer at a time, so a frame larger than the
   // output queue can hold still goes through (resuming from echoed_ on on_writable).
   std::byte header[frame::kMaxHeaderSize];
-  auto n = frame::encode_header(options_.prefix, static_cast<std::uint32_t>(payload.size()),
-                                header);
+  auto n =
+      frame::encode_header(options_.prefix, static_cast<std::uint32_t>(payload.size()), header);
   if (!n) {
     return fail(n.error());
   }
@@ -150,8 +150,8 @@ void EchoHandler::on_eof(Conn& c) noexcept {
 
 std::unique_ptr<platform::HandlerFactory> make_echo_factory(const platform::Loop& loop,
                                                             const EchoOptions& options) {
-  return std::make_unique<platform::HandlerPool<EchoHandler>>(
-      loop.config().max_connections, options);
+  return std::make_unique<platform::HandlerPool<EchoHandler>>(loop.config().max_connections,
+                                                              options);
 }
 
 }  // namespace weft::examples

@@ -131,10 +131,9 @@ int main(int argc, char** argv) {
   rt.stop();
   rt.wait();
   const auto s = rt.stats();
-  std::printf("weft-echo: stopped; accepted %llu, rejected %llu, bytes in %llu, out %llu\n",
-              static_cast<unsigned long long>(s.accepted),
-              static_cast<unsigned long long>(s.rejected),
-              static_cast<unsigned long long>(s.bytes_in),
-              static_cast<unsigned long long>(s.bytes_out));
+  std::printf(
+      "weft-echo: stopped; accepted %llu, rejected %llu, bytes in %llu, out %llu\n",
+      static_cast<unsigned long long>(s.accepted), static_cast<unsigned long long>(s.rejected),
+      static_cast<unsigned long long>(s.bytes_in), static_cast<unsigned long long>(s.bytes_out));
   return 0;
 }

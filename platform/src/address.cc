@@ -29,7 +29,9 @@ bool parse_port(std::string_view s, std::uint16_t& out) {
 
 }  // namespace
 
-Address::Address() noexcept { std::memset(&storage_, 0, sizeof storage_); }
+Address::Address() noexcept {
+  std::memset(&storage_, 0, sizeof storage_);
+}
 
 Address Address::loopback_v4(std::uint16_t port) noexcept {
   Address a;
@@ -148,9 +150,8 @@ void Address::format(char* buf, std::size_t size) const noexcept {
     std::snprintf(buf, size, "[%s]:%u", host, port());
   } else if (family() == AF_UNIX) {
     const auto* un = reinterpret_cast<const sockaddr_un*>(&storage_);
-    const std::size_t n = len_ > offsetof(sockaddr_un, sun_path)
-                              ? len_ - offsetof(sockaddr_un, sun_path)
-                              : 0;
+    const std::size_t n =
+        len_ > offsetof(sockaddr_un, sun_path) ? len_ - offsetof(sockaddr_un, sun_path) : 0;
     if (n > 0 && un->sun_path[0] == '\0') {
       std::snprintf(buf, size, "unix:@%.*s", static_cast<int>(n - 1), un->sun_path + 1);
     } else {

@@ -33,8 +33,8 @@ Result<BackendChoice> make_backend(const BackendOptions& options) noexcept {
   BackendChoice choice;
   if (kind != BackendKind::epoll) {
 #if defined(WEFT_WITH_URING)
-    auto r = detail::make_uring_backend(options, choice.fallback_reason,
-                                        sizeof choice.fallback_reason);
+    auto r =
+        detail::make_uring_backend(options, choice.fallback_reason, sizeof choice.fallback_reason);
     if (r) {
       choice.backend = std::move(r.value());
       choice.fallback_reason[0] = '\0';
@@ -45,8 +45,7 @@ Result<BackendChoice> make_backend(const BackendOptions& options) noexcept {
                   "built without io_uring (WEFT_WITH_URING=OFF)");
 #endif
     if (kind == BackendKind::uring) {
-      log(LogLevel::error, "io_uring backend required but unavailable: %s",
-          choice.fallback_reason);
+      log(LogLevel::error, "io_uring backend required but unavailable: %s", choice.fallback_reason);
       return fail(platform_errc::backend_unavailable);
     }
   }

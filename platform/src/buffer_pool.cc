@@ -2,8 +2,8 @@
 #include <weft/platform/buffer_pool.h>
 #include <weft/platform/error.h>
 
-#include <cerrno>
 #include <sys/mman.h>
+#include <cerrno>
 
 namespace weft::platform {
 

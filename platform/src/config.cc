@@ -5,9 +5,12 @@ namespace weft::platform {
 
 const char* to_string(BackendKind k) noexcept {
   switch (k) {
-    case BackendKind::automatic: return "auto";
-    case BackendKind::uring: return "io_uring";
-    case BackendKind::epoll: return "epoll";
+    case BackendKind::automatic:
+      return "auto";
+    case BackendKind::uring:
+      return "io_uring";
+    case BackendKind::epoll:
+      return "epoll";
   }
   return "?";
 }

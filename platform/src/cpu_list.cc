@@ -1,9 +1,9 @@
 #include <weft/platform/cpu_list.h>
 #include <weft/platform/error.h>
 
-#include <algorithm>
 #include <pthread.h>
 #include <sched.h>
+#include <algorithm>
 
 namespace weft::platform {
 namespace {

@@ -10,12 +10,12 @@
 #include <weft/platform/assert.h>
 #include <weft/platform/error.h>
 
-#include <cerrno>
-#include <cstring>
-#include <new>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <cerrno>
+#include <cstring>
+#include <new>
 
 namespace weft::platform::detail {
 namespace {

@@ -1,10 +1,10 @@
 #include <weft/platform/log.h>
 
+#include <unistd.h>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <unistd.h>
 
 namespace weft {
 namespace {
@@ -14,8 +14,8 @@ void stderr_sink(LogLevel level, const char* line, void*) {
   char buf[600];
   int n = std::snprintf(buf, sizeof buf, "weft[%s] %s\n", kNames[static_cast<int>(level)], line);
   if (n > 0) {
-    std::size_t len = static_cast<std::size_t>(n) < sizeof buf ? static_cast<std::size_t>(n)
-                                                               : sizeof buf - 1;
+    std::size_t len =
+        static_cast<std::size_t>(n) < sizeof buf ? static_cast<std::size_t>(n) : sizeof buf - 1;
     ssize_t ignored = ::write(2, buf, len);  // one write per line: no interleaving mid-line
     (void)ignored;
   }
@@ -26,9 +26,15 @@ int level_from_env() {
   if (v == nullptr) {
     return static_cast<int>(LogLevel::info);
   }
-  if (std::strcmp(v, "error") == 0) return 0;
-  if (std::strcmp(v, "warn") == 0) return 1;
-  if (std::strcmp(v, "debug") == 0) return 3;
+  if (std::strcmp(v, "error") == 0) {
+    return 0;
+  }
+  if (std::strcmp(v, "warn") == 0) {
+    return 1;
+  }
+  if (std::strcmp(v, "debug") == 0) {
+    return 3;
+  }
   return 2;
 }
 

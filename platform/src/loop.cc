@@ -3,17 +3,17 @@
 #include <weft/platform/log.h>
 #include <weft/platform/loop.h>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cstring>
 #include <ctime>
 #include <new>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/eventfd.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 namespace weft::platform {
 namespace {
@@ -28,7 +28,9 @@ constexpr std::uint64_t kLingerMs = 2000;
 constexpr std::uint64_t kAcceptRetryMs = 100;
 constexpr std::size_t kIovMax = 1024;  // IOV_MAX on Linux
 
-std::error_code sys_error(int neg) { return {neg < 0 ? -neg : neg, std::system_category()}; }
+std::error_code sys_error(int neg) {
+  return {neg < 0 ? -neg : neg, std::system_category()};
+}
 
 }  // namespace
 
@@ -116,13 +118,13 @@ Result<void> Conn::send_copy(std::span<const std::byte> head,
   }
   const bool was_empty = out_bytes_ == 0;
   std::size_t room = tail;
-  std::byte* dst = tail != 0 ? static_cast<std::byte*>(iov_[out_n_ - 1].iov_base) +
-                                   iov_[out_n_ - 1].iov_len
-                             : nullptr;
+  std::byte* dst =
+      tail != 0 ? static_cast<std::byte*>(iov_[out_n_ - 1].iov_base) + iov_[out_n_ - 1].iov_len
+                : nullptr;
   for (std::span<const std::byte> part : {head, body}) {
     while (!part.empty()) {
       if (room == 0) {
-        const BufId id = pool.acquire();  // cannot fail: counted above
+        const BufId id = pool.acquire();      // cannot fail: counted above
         queue_segment(id, pool.data(id), 0);  // adopts the acquire() reference
         dst = pool.data(id);
         room = size;
@@ -201,8 +203,8 @@ Result<std::unique_ptr<Loop>> Loop::create(const Config& cfg, std::uint32_t inde
 
 Result<void> Loop::init() noexcept {
   const std::uint32_t max = cfg_.max_connections;
-  if (auto r = pool_.init(cfg_.recv_buffers + cfg_.send_buffers, cfg_.buffer_size,
-                          cfg_.recv_buffers);
+  if (auto r =
+          pool_.init(cfg_.recv_buffers + cfg_.send_buffers, cfg_.buffer_size, cfg_.recv_buffers);
       !r) {
     return r;
   }
@@ -218,8 +220,7 @@ Result<void> Loop::init() noexcept {
   backend_ = std::move(choice.value().backend);
   if (choice.value().fallback_reason[0] != '\0') {
     log(index_ == 0 ? LogLevel::info : LogLevel::debug,
-        "worker %u: backend epoll (io_uring not used: %s)", index_,
-        choice.value().fallback_reason);
+        "worker %u: backend epoll (io_uring not used: %s)", index_, choice.value().fallback_reason);
   } else {
     log(index_ == 0 ? LogLevel::info : LogLevel::debug, "worker %u: backend %s", index_,
         to_string(backend_->kind()));
@@ -227,7 +228,8 @@ Result<void> Loop::init() noexcept {
 
   conns_.reset(new (std::nothrow) Conn[max]);
   iov_storage_.reset(new (std::nothrow) iovec[static_cast<std::size_t>(max) * cfg_.max_out_iov]);
-  iov_buf_storage_.reset(new (std::nothrow) BufId[static_cast<std::size_t>(max) * cfg_.max_out_iov]);
+  iov_buf_storage_.reset(new (std::nothrow)
+                             BufId[static_cast<std::size_t>(max) * cfg_.max_out_iov]);
   completions_.reset(new (std::nothrow) Completion[kBatch]);
   if (!conns_ || !iov_storage_ || !iov_buf_storage_ || !completions_) {
     return fail_errno(ENOMEM);
@@ -303,7 +305,9 @@ Loop::~Loop() {
   }
 }
 
-std::uint32_t Loop::wake_slot() const noexcept { return cfg_.max_connections + kMaxListeners; }
+std::uint32_t Loop::wake_slot() const noexcept {
+  return cfg_.max_connections + kMaxListeners;
+}
 
 // ---- Loop: services and connections ----------------------------------------------------------
 
@@ -599,8 +603,8 @@ void Loop::on_accept(std::uint32_t li, const Completion& cq) noexcept {
       Loop* target = accept_targets_[next_target_++ % n_accept_targets_];
       if (target == this) {
         open_accepted(fd, li);
-      } else if (!post(*target, Post{&Loop::adopt_accepted, nullptr,
-                                     static_cast<std::uint64_t>(fd), li})) {
+      } else if (!post(*target,
+                       Post{&Loop::adopt_accepted, nullptr, static_cast<std::uint64_t>(fd), li})) {
         ::close(fd);
         stats_.rejected.add();
       }
@@ -918,7 +922,8 @@ void Loop::request_drain(std::uint32_t drain_ms) noexcept {
   (void)w;
 }
 
-// ---- Loop: posts ---------------------------------------------------------------------------------
+// ---- Loop: posts
+// ---------------------------------------------------------------------------------
 
 void Loop::adopt_accepted(Loop& loop, const Post& p) noexcept {
   loop.open_accepted(static_cast<int>(p.a), static_cast<std::uint32_t>(p.b));
@@ -995,7 +1000,8 @@ void Loop::process_posts() noexcept {
   }
 }
 
-// ---- Loop: the iteration -------------------------------------------------------------------------
+// ---- Loop: the iteration
+// -------------------------------------------------------------------------
 
 void Loop::deliver_stash(Conn& c) noexcept {
   while (c.stash_n_ != 0 && c.state_ == Conn::State::open && !c.paused_user_) {

@@ -3,35 +3,19 @@
 #include <weft/platform/log.h>
 #include <weft/platform/runtime.h>
 
-#include <cerrno>
-#include <csignal>
-#include <cstring>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include <cerrno>
+#include <condition_variable>
+#include <csignal>
+#include <cstring>
+#include <mutex>
 
 namespace weft::platform {
 namespace {
-
-struct ThreadStart {
-  Loop* loop;
-  int cpu;  // -1: not pinned
-};
-
-void* worker_main(void* arg) {
-  ThreadStart start = *static_cast<ThreadStart*>(arg);
-  delete static_cast<ThreadStart*>(arg);
-  if (start.cpu >= 0) {
-    if (auto r = pin_current_thread(start.cpu); !r) {
-      log(LogLevel::warn, "worker %u: cannot pin to cpu %d: %s", start.loop->index(), start.cpu,
-          std::strerror(r.error().value()));
-    }
-  }
-  start.loop->run();
-  return nullptr;
-}
 
 // A stale Unix socket file from an earlier run would make bind() fail with EADDRINUSE.
 // Remove it only when it really is a socket (never a regular file someone named by mistake).
@@ -75,13 +59,88 @@ Result<int> listen_socket(const Address& addr, bool reuseport, int backlog) noex
   return fd;
 }
 
+Runtime::Runtime() = default;
+
 Runtime::~Runtime() {
   if (!threads_.empty()) {
     for (auto& l : loops_) {
-      l->request_stop();
+      if (l) {
+        l->request_stop();
+      }
     }
     wait();
   }
+  close_listen_fds();
+}
+
+// Start-up handshake between start() and the workers it spawns. Each worker creates its
+// own Loop on its own (pinned) thread — first touch puts its pools on that core's memory
+// node, and io_uring can use SINGLE_ISSUER/DEFER_TASKRUN since the ring's creator is its
+// only submitter — reports, then waits for the go (or abort) that start() gives once every
+// worker has reported and the rings between them are wired.
+struct Runtime::Startup {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::uint32_t reported = 0;
+  std::error_code error;
+  bool go = false;
+  bool abort = false;
+};
+
+struct Runtime::WorkerArgs {
+  Runtime* rt;
+  std::uint32_t index;
+  int cpu;  // -1: not pinned
+};
+
+void* Runtime::worker_main(void* arg) noexcept {
+  const WorkerArgs args = *static_cast<WorkerArgs*>(arg);
+  delete static_cast<WorkerArgs*>(arg);
+  Runtime& rt = *args.rt;
+  const std::uint32_t w = args.index;
+  if (args.cpu >= 0) {
+    if (auto r = pin_current_thread(args.cpu); !r) {
+      log(LogLevel::warn, "worker %u: cannot pin to cpu %d: %s", w, args.cpu,
+          std::strerror(r.error().value()));
+    }
+  }
+  std::error_code error;
+  auto created = Loop::create(rt.cfg_, w);
+  if (created) {
+    Loop& loop = *created.value();
+    for (std::size_t s = 0; s < rt.services_.size() && !error; ++s) {
+      rt.factories_[w].push_back(rt.services_[s].make_factory(loop));
+      HandlerFactory& f = *rt.factories_[w].back();
+      // Same registration order on every worker, so service indices agree for hand-offs.
+      int& fd = rt.listen_fds_[w][s];
+      auto r = fd >= 0 ? loop.add_listener(fd, f) : loop.add_service(f);
+      if (r) {
+        fd = -1;  // owned by the loop now
+      } else {
+        error = r.error();
+      }
+    }
+  } else {
+    error = created.error();
+  }
+  Startup& st = *rt.startup_;
+  {
+    std::unique_lock<std::mutex> lock(st.mu);
+    if (created) {
+      rt.loops_[w] = std::move(created.value());
+    }
+    if (error && !st.error) {
+      st.error = error;
+    }
+    ++st.reported;
+    st.cv.notify_all();
+    st.cv.wait(lock, [&] { return st.go || st.abort; });
+    if (st.abort) {
+      return nullptr;
+    }
+  }
+  rt.loops_[w]->run();
+  return nullptr;
 }
 
 Result<void> Runtime::start(const Config& cfg, std::vector<Service> services) {
@@ -104,16 +163,7 @@ Result<void> Runtime::start(const Config& cfg, std::vector<Service> services) {
   const std::uint32_t n = cfg.workers;
 
   // Bind on this thread: errors surface here, and port 0 is resolved once for all workers.
-  std::vector<std::vector<int>> fds(n, std::vector<int>(services_.size(), -1));
-  const auto close_all = [&fds] {
-    for (auto& w : fds) {
-      for (int fd : w) {
-        if (fd >= 0) {
-          ::close(fd);
-        }
-      }
-    }
-  };
+  listen_fds_.assign(n, std::vector<int>(services_.size(), -1));
   for (std::size_t s = 0; s < services_.size(); ++s) {
     Address addr = services_[s].address;
     // SO_REUSEPORT does not balance Unix-domain sockets: they use one listener + hand-off.
@@ -124,13 +174,12 @@ Result<void> Runtime::start(const Config& cfg, std::vector<Service> services) {
         char text[128];
         addr.format(text, sizeof text);
         log(LogLevel::error, "cannot listen on %s: %s", text, fd.error().message().c_str());
-        close_all();
+        close_listen_fds();
         return fail(fd.error());
       }
-      fds[w][s] = fd.value();
+      listen_fds_[w][s] = fd.value();
       if (w == 0) {
-        auto local = Address::local_of(fd.value());
-        if (local) {
+        if (auto local = Address::local_of(fd.value())) {
           addr = local.value();  // port 0 -> the port the kernel chose, for every worker
         }
         bound_.push_back(addr);
@@ -138,29 +187,50 @@ Result<void> Runtime::start(const Config& cfg, std::vector<Service> services) {
     }
   }
 
-  for (std::uint32_t w = 0; w < n; ++w) {
-    auto loop = Loop::create(cfg, w);
-    if (!loop) {
-      close_all();
-      loops_.clear();
-      return fail(loop.error());
-    }
-    loops_.push_back(std::move(loop.value()));
-    loop_ptrs_.push_back(loops_.back().get());
-  }
+  loops_.resize(n);
   factories_.resize(n);
+  startup_ = std::make_unique<Startup>();
+  // Workers inherit the signal mask: block everything so SIGTERM/SIGINT reach the thread
+  // that waits for them, never an event loop.
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  std::error_code spawn_error;
   for (std::uint32_t w = 0; w < n; ++w) {
-    for (std::size_t s = 0; s < services_.size(); ++s) {
-      factories_[w].push_back(services_[s].make_factory(*loops_[w]));
-      HandlerFactory& f = *factories_[w].back();
-      // Same registration order on every worker, so service indices agree for hand-offs.
-      auto r = fds[w][s] >= 0 ? loops_[w]->add_listener(fds[w][s], f) : loops_[w]->add_service(f);
-      if (!r) {
-        close_all();
-        return fail(r.error());
-      }
-      fds[w][s] = -1;  // owned by the loop now
+    auto* arg = new WorkerArgs{this, w, cpus.empty() ? -1 : cpus[w % cpus.size()]};
+    pthread_t t;
+    const int rc = pthread_create(&t, nullptr, &Runtime::worker_main, arg);
+    if (rc != 0) {
+      delete arg;
+      spawn_error = std::error_code(rc, std::system_category());
+      break;
     }
+    threads_.push_back(t);
+  }
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+
+  Startup& st = *startup_;
+  {
+    std::unique_lock<std::mutex> lock(st.mu);
+    st.cv.wait(lock, [&] { return st.reported == threads_.size(); });
+    if (spawn_error && !st.error) {
+      st.error = spawn_error;
+    }
+    if (st.error) {
+      st.abort = true;
+      st.cv.notify_all();
+    }
+  }
+  if (st.error) {
+    const std::error_code e = st.error;
+    wait();
+    close_listen_fds();
+    loops_.clear();
+    return fail(e);
+  }
+
+  for (auto& l : loops_) {
+    loop_ptrs_.push_back(l.get());
   }
   if (n > 1) {
     rings_.resize(static_cast<std::size_t>(n) * n);
@@ -188,30 +258,16 @@ Result<void> Runtime::start(const Config& cfg, std::vector<Service> services) {
       loops_[0]->set_accept_targets(loop_ptrs_);
     }
   }
-
-  // Workers inherit the signal mask: block everything so SIGTERM/SIGINT reach the thread
-  // that waits for them, never an event loop.
-  sigset_t all, old;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old);
-  for (std::uint32_t w = 0; w < n; ++w) {
-    auto* arg = new ThreadStart{loops_[w].get(), cpus.empty() ? -1 : cpus[w % cpus.size()]};
-    pthread_t t;
-    const int rc = pthread_create(&t, nullptr, &worker_main, arg);
-    if (rc != 0) {
-      delete arg;
-      pthread_sigmask(SIG_SETMASK, &old, nullptr);
-      for (auto& l : loops_) {
-        l->request_stop();
-      }
-      wait();
-      return fail_errno(rc);
-    }
-    threads_.push_back(t);
+  {
+    std::lock_guard<std::mutex> lock(st.mu);
+    st.go = true;  // the mutex orders the wiring above before each worker's run()
   }
-  pthread_sigmask(SIG_SETMASK, &old, nullptr);
-  char text[128];
-  bound_.empty() ? (void)(text[0] = 0) : bound_[0].format(text, sizeof text);
+  st.cv.notify_all();
+
+  char text[128] = "";
+  if (!bound_.empty()) {
+    bound_[0].format(text, sizeof text);
+  }
   log(LogLevel::info, "runtime: %u worker(s), backend %s, %s accept%s%s", n,
       to_string(backend_kind()),
       cfg.accept_mode == AcceptMode::reuseport ? "SO_REUSEPORT" : "round-robin",
@@ -219,9 +275,22 @@ Result<void> Runtime::start(const Config& cfg, std::vector<Service> services) {
   return {};
 }
 
+void Runtime::close_listen_fds() noexcept {
+  for (auto& w : listen_fds_) {
+    for (int& fd : w) {
+      if (fd >= 0) {
+        ::close(fd);
+        fd = -1;
+      }
+    }
+  }
+}
+
 void Runtime::stop(std::uint32_t drain_ms) noexcept {
   for (auto& l : loops_) {
-    l->request_drain(drain_ms != 0 ? drain_ms : cfg_.drain_timeout_ms);
+    if (l) {
+      l->request_drain(drain_ms != 0 ? drain_ms : cfg_.drain_timeout_ms);
+    }
   }
 }
 

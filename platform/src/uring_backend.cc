@@ -13,13 +13,13 @@
 
 #include <liburing.h>
 
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <new>
-#include <sys/mman.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 namespace weft::platform::detail {
 namespace {
@@ -45,9 +45,12 @@ class UringBackend final : public Backend {
   // Creates the ring and checks every feature weft uses; on failure `reason` says which.
   Result<void> init(std::uint32_t entries, char* reason, std::size_t size) noexcept {
     // Newest flags first; older kernels reject unknown setup flags with EINVAL.
-    // (Not SINGLE_ISSUER: Runtime creates each ring on the starting thread and the worker
-    // thread submits, which that flag forbids.)
-    const unsigned flag_sets[] = {IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN, 0u};
+    // SINGLE_ISSUER + DEFER_TASKRUN (6.1): completions are posted only when this thread
+    // enters the kernel to wait, with no interrupts of the worker in between. This needs
+    // the ring's creator to be its only submitter: Runtime creates each Loop on its worker.
+    const unsigned flag_sets[] = {
+        IORING_SETUP_SUBMIT_ALL | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
+        IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN, 0u};
     int rc = -EINVAL;
     for (unsigned flags : flag_sets) {
       io_uring_params p{};
@@ -69,9 +72,9 @@ class UringBackend final : public Backend {
       const struct {
         int op;
         const char* name;
-      } needed[] = {{IORING_OP_ACCEPT, "ACCEPT"},       {IORING_OP_RECV, "RECV"},
-                    {IORING_OP_SENDMSG, "SENDMSG"},     {IORING_OP_CONNECT, "CONNECT"},
-                    {IORING_OP_READ, "READ"},           {IORING_OP_ASYNC_CANCEL, "ASYNC_CANCEL"}};
+      } needed[] = {{IORING_OP_ACCEPT, "ACCEPT"},   {IORING_OP_RECV, "RECV"},
+                    {IORING_OP_SENDMSG, "SENDMSG"}, {IORING_OP_CONNECT, "CONNECT"},
+                    {IORING_OP_READ, "READ"},       {IORING_OP_ASYNC_CANCEL, "ASYNC_CANCEL"}};
       for (const auto& n : needed) {
         if (!io_uring_opcode_supported(probe, n.op)) {
           std::snprintf(reason, size, "kernel lacks io_uring opcode %s", n.name);
@@ -89,8 +92,8 @@ class UringBackend final : public Backend {
     const std::uint32_t n = pool_->recv_count();
     br_entries_ = n;
     br_bytes_ = static_cast<std::size_t>(n) * sizeof(io_uring_buf);
-    void* mem = ::mmap(nullptr, br_bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                       -1, 0);
+    void* mem =
+        ::mmap(nullptr, br_bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (mem == MAP_FAILED) {
       std::snprintf(reason, size, "mmap of the buffer ring failed: %s", std::strerror(errno));
       return fail_errno(errno);
@@ -232,8 +235,8 @@ class UringBackend final : public Backend {
   }
 
   void add_buffer(BufId id) noexcept {
-    io_uring_buf_ring_add(br_, pool_->data(id), pool_->buffer_size(), static_cast<unsigned short>(id),
-                          br_mask_, br_unpublished_++);
+    io_uring_buf_ring_add(br_, pool_->data(id), pool_->buffer_size(),
+                          static_cast<unsigned short>(id), br_mask_, br_unpublished_++);
   }
 
   void publish_buffers() noexcept {
@@ -341,7 +344,7 @@ class UringBackend final : public Backend {
 }  // namespace
 
 Result<std::unique_ptr<Backend>> make_uring_backend(const BackendOptions& o, char* reason,
-                                                   std::size_t reason_size) noexcept {
+                                                    std::size_t reason_size) noexcept {
   std::unique_ptr<UringBackend> b(new (std::nothrow) UringBackend(o));
   if (!b) {
     std::snprintf(reason, reason_size, "out of memory");

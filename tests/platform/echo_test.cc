@@ -43,12 +43,12 @@ class EchoTest : public ::testing::TestWithParam<BackendKind> {
     }
   }
 
-  void start(Config cfg, examples::EchoOptions echo = {},
-             const char* addr = "127.0.0.1:0") {
+  void start(Config cfg, examples::EchoOptions echo = {}, const char* addr = "127.0.0.1:0") {
     auto a = Address::parse(addr);
     ASSERT_TRUE(a.ok());
     std::vector<Service> services;
-    services.push_back({a.value(), [echo](Loop& loop) { return examples::make_echo_factory(loop, echo); }});
+    services.push_back(
+        {a.value(), [echo](Loop& loop) { return examples::make_echo_factory(loop, echo); }});
     auto r = rt_.start(cfg, std::move(services));
     ASSERT_TRUE(r.ok()) << r.error().message();
     ASSERT_EQ(rt_.backend_kind(), GetParam());
@@ -141,7 +141,7 @@ TEST_P(EchoTest, OversizePrefixClosesOnlyThatConnection) {
   auto f = make_frame(1025, 0);  // one byte over the limit
   ASSERT_TRUE(write_all(bad, f.data(), 8));
   EXPECT_LE(test::wait_closed(bad), 0);  // EOF or reset, never data
-  round_trip(good, 4, 1024, rng);       // exactly at the limit still works
+  round_trip(good, 4, 1024, rng);        // exactly at the limit still works
   EXPECT_TRUE(eventually([&] { return rt_.stats().errors == 1; }));
   ::close(bad);
   ::close(good);

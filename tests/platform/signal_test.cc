@@ -2,12 +2,12 @@
 // The drain must finish that work (every byte arrives), close cleanly and exit 0.
 #include <gtest/gtest.h>
 
-#include <csignal>
-#include <cstdio>
-#include <cstring>
 #include <poll.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
 
 #include "test_net.h"
 
@@ -28,8 +28,8 @@ Child spawn(const char* backend) {
     ::dup2(p[1], 1);
     ::close(p[0]);
     ::close(p[1]);
-    ::execl(WEFT_ECHO_BINARY, WEFT_ECHO_BINARY, "--port", "0", "--backend", backend,
-            "--max-frame", "8388608", "--max-conns", "2", static_cast<char*>(nullptr));
+    ::execl(WEFT_ECHO_BINARY, WEFT_ECHO_BINARY, "--port", "0", "--backend", backend, "--max-frame",
+            "8388608", "--max-conns", "2", static_cast<char*>(nullptr));
     ::_exit(127);
   }
   ::close(p[1]);
@@ -79,7 +79,8 @@ TEST_P(SignalTest, SigtermDrainsInFlightEchoThenExitsZero) {
   ASSERT_GT(child.pid, 0);
   const int port = read_port(child.out);
   ASSERT_GT(port, 0);
-  int fd = weft::test::connect_to(weft::platform::Address::loopback_v4(static_cast<std::uint16_t>(port)));
+  int fd = weft::test::connect_to(
+      weft::platform::Address::loopback_v4(static_cast<std::uint16_t>(port)));
   ASSERT_GE(fd, 0);
   int small = 64 * 1024;
   ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
@@ -95,7 +96,7 @@ TEST_P(SignalTest, SigtermDrainsInFlightEchoThenExitsZero) {
   writer.join();
   EXPECT_EQ(in, frame);
   EXPECT_EQ(weft::test::wait_closed(fd), 0);  // a clean FIN after the last byte
-  ::close(fd);  // our FIN ends the server's linger at once
+  ::close(fd);                                // our FIN ends the server's linger at once
   EXPECT_EQ(wait_exit(child.pid, 10000), 0);
   ::close(child.out);
 }

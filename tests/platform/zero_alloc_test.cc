@@ -46,7 +46,9 @@ void* realloc(void* p, std::size_t n) {
   count();
   return __libc_realloc(p, n);
 }
-void free(void* p) { __libc_free(p); }
+void free(void* p) {
+  __libc_free(p);
+}
 void* memalign(std::size_t al, std::size_t n) {
   count();
   return __libc_memalign(al, n);
@@ -74,12 +76,16 @@ void* operator new(std::size_t n) {
   }
   return p;
 }
-void* operator new[](std::size_t n) { return operator new(n); }
+void* operator new[](std::size_t n) {
+  return operator new(n);
+}
 void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
   count();
   return __libc_malloc(n == 0 ? 1 : n);
 }
-void* operator new[](std::size_t n, const std::nothrow_t& t) noexcept { return operator new(n, t); }
+void* operator new[](std::size_t n, const std::nothrow_t& t) noexcept {
+  return operator new(n, t);
+}
 void* operator new(std::size_t n, std::align_val_t al) {
   count();
   void* p = __libc_memalign(static_cast<std::size_t>(al), n == 0 ? 1 : n);
@@ -88,15 +94,33 @@ void* operator new(std::size_t n, std::align_val_t al) {
   }
   return p;
 }
-void* operator new[](std::size_t n, std::align_val_t al) { return operator new(n, al); }
-void operator delete(void* p) noexcept { __libc_free(p); }
-void operator delete[](void* p) noexcept { __libc_free(p); }
-void operator delete(void* p, std::size_t) noexcept { __libc_free(p); }
-void operator delete[](void* p, std::size_t) noexcept { __libc_free(p); }
-void operator delete(void* p, std::align_val_t) noexcept { __libc_free(p); }
-void operator delete[](void* p, std::align_val_t) noexcept { __libc_free(p); }
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept { __libc_free(p); }
-void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { __libc_free(p); }
+void* operator new[](std::size_t n, std::align_val_t al) {
+  return operator new(n, al);
+}
+void operator delete(void* p) noexcept {
+  __libc_free(p);
+}
+void operator delete[](void* p) noexcept {
+  __libc_free(p);
+}
+void operator delete(void* p, std::size_t) noexcept {
+  __libc_free(p);
+}
+void operator delete[](void* p, std::size_t) noexcept {
+  __libc_free(p);
+}
+void operator delete(void* p, std::align_val_t) noexcept {
+  __libc_free(p);
+}
+void operator delete[](void* p, std::align_val_t) noexcept {
+  __libc_free(p);
+}
+void operator delete(void* p, std::size_t, std::align_val_t) noexcept {
+  __libc_free(p);
+}
+void operator delete[](void* p, std::size_t, std::align_val_t) noexcept {
+  __libc_free(p);
+}
 #endif
 
 namespace weft::platform {
@@ -123,9 +147,8 @@ TEST_P(ZeroAllocTest, SteadyStateEchoAllocatesNothing) {
   cfg.max_connections = 64;
   Runtime rt;
   std::vector<Service> services;
-  services.push_back({Address::loopback_v4(0), [](Loop& loop) {
-                        return examples::make_echo_factory(loop, {});
-                      }});
+  services.push_back(
+      {Address::loopback_v4(0), [](Loop& loop) { return examples::make_echo_factory(loop, {}); }});
   ASSERT_TRUE(rt.start(cfg, std::move(services)).ok());
 
   int fds[kConns];

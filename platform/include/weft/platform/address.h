@@ -5,11 +5,11 @@
 // Value type, no allocation.
 #pragma once
 
-#include <cstdint>
-#include <string_view>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <netinet/in.h>
+#include <cstdint>
+#include <string_view>
 
 #include <weft/platform/result.h>
 

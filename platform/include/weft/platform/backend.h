@@ -15,10 +15,10 @@
 // must stay valid and unchanged until that operation's completion.
 #pragma once
 
+#include <sys/socket.h>
 #include <cstdint>
 #include <memory>
 #include <span>
-#include <sys/socket.h>
 
 #include <weft/platform/address.h>
 #include <weft/platform/buffer_pool.h>

@@ -88,7 +88,7 @@ class BufferPool {
  private:
   std::byte* region_ = nullptr;
   std::size_t region_bytes_ = 0;
-  std::uint32_t* refs_ = nullptr;       // per buffer
+  std::uint32_t* refs_ = nullptr;          // per buffer
   std::uint32_t* free_general_ = nullptr;  // stack of ids
   std::uint32_t* free_recv_ = nullptr;     // stack of ids (epoll mode)
   std::uint32_t* link_ = nullptr;          // scratch, per buffer

@@ -55,11 +55,11 @@ struct Config {
   std::uint32_t low_watermark = 64 * 1024;
 
   // --- timeouts (ms; 0 disables) ------------------------------------------------------------
-  std::uint32_t idle_timeout_ms = 60'000;   // no bytes either way -> closed (timed_out)
-  std::uint32_t read_timeout_ms = 30'000;   // a message started but not finished -> closed
-  std::uint32_t write_timeout_ms = 30'000;  // queued output making no progress -> aborted
-  std::uint32_t connect_timeout_ms = 5'000; // outbound connect -> on_close(timed_out)
-  std::uint32_t drain_timeout_ms = 5'000;   // graceful stop: after this, remaining are aborted
+  std::uint32_t idle_timeout_ms = 60'000;    // no bytes either way -> closed (timed_out)
+  std::uint32_t read_timeout_ms = 30'000;    // a message started but not finished -> closed
+  std::uint32_t write_timeout_ms = 30'000;   // queued output making no progress -> aborted
+  std::uint32_t connect_timeout_ms = 5'000;  // outbound connect -> on_close(timed_out)
+  std::uint32_t drain_timeout_ms = 5'000;    // graceful stop: after this, remaining are aborted
 
   // --- io_uring ----------------------------------------------------------------------------
   std::uint32_t uring_entries = 1024;  // submission queue size (power of two, 8..32768)

@@ -11,19 +11,19 @@
 namespace weft::platform {
 
 enum class platform_errc : int {
-  invalid_argument = 1,   // a Config field or argument is out of range (see its comment)
-  invalid_address,        // an address string did not parse ("127.0.0.1:80", "[::1]:80", "unix:/p")
-  invalid_cpu_list,       // a cpu list string did not parse ("0-3,6")
-  backend_unavailable,    // the requested backend cannot run here (reason logged at start)
-  connection_limit,       // Config::max_connections reached
-  no_buffers,             // the buffer pool is exhausted (back-pressure, not a fault)
-  queue_full,             // a fixed-capacity queue (out queue, SPSC ring) is full
-  flood,                  // a peer produced output beyond Config::max_out_bytes
-  timed_out,              // idle, read, write or connect timeout
-  closed,                 // the connection (or loop) is closed or closing
-  stale_handle,           // a ConnId names a connection that has gone
-  shutting_down,          // the runtime is draining
-  protocol_error,         // the connection's protocol rejected the peer's bytes
+  invalid_argument = 1,  // a Config field or argument is out of range (see its comment)
+  invalid_address,       // an address string did not parse ("127.0.0.1:80", "[::1]:80", "unix:/p")
+  invalid_cpu_list,      // a cpu list string did not parse ("0-3,6")
+  backend_unavailable,   // the requested backend cannot run here (reason logged at start)
+  connection_limit,      // Config::max_connections reached
+  no_buffers,            // the buffer pool is exhausted (back-pressure, not a fault)
+  queue_full,            // a fixed-capacity queue (out queue, SPSC ring) is full
+  flood,                 // a peer produced output beyond Config::max_out_bytes
+  timed_out,             // idle, read, write or connect timeout
+  closed,                // the connection (or loop) is closed or closing
+  stale_handle,          // a ConnId names a connection that has gone
+  shutting_down,         // the runtime is draining
+  protocol_error,        // the connection's protocol rejected the peer's bytes
 };
 
 const std::error_category& platform_category() noexcept;

@@ -147,8 +147,8 @@ class Conn {
   bool send_inflight_ = false;
   bool paused_user_ = false;
   bool paused_watermark_ = false;
-  bool parked_ = false;      // recv ended with ENOBUFS; waiting for buffers
-  bool eof_ = false;         // peer's FIN seen
+  bool parked_ = false;  // recv ended with ENOBUFS; waiting for buffers
+  bool eof_ = false;     // peer's FIN seen
   bool mid_message_ = false;
   bool dirty_ = false;       // on the loop's flush list
   bool finalizing_ = false;  // on the loop's finalize list
@@ -158,14 +158,14 @@ class Conn {
   std::uint32_t stash_n_ = 0;  // receives held while paused, FIFO through BufferPool::link
   BufId stash_head_ = kNoBuf;
   BufId stash_tail_ = kNoBuf;
-  bool want_room_ = false;   // a send failed for lack of room: on_writable when there is some
+  bool want_room_ = false;  // a send failed for lack of room: on_writable when there is some
   bool in_room_list_ = false;
   bool shut_wr_ = false;
-  bool drained_ = false;     // on_drain delivered
+  bool drained_ = false;           // on_drain delivered
   std::uint32_t out_n_ = 0;        // queued segments
   std::uint32_t out_sending_ = 0;  // segments [0, out_sending_) are in the send in flight
   std::size_t out_bytes_ = 0;
-  iovec* iov_ = nullptr;   // Config::max_out_iov entries, owned by the Loop
+  iovec* iov_ = nullptr;  // Config::max_out_iov entries, owned by the Loop
   BufId* iov_buf_ = nullptr;
   msghdr msg_{};
   std::uint64_t last_activity_ = 0;  // loop ms
@@ -354,7 +354,11 @@ class Loop {
 
 // Defined inline, after Conn, so that Handler has no key function: code built with RTTI
 // (tests, applications) and the library built without it both emit its vtable as needed.
-inline void Handler::on_eof(Conn& c) noexcept { c.close(); }
-inline void Handler::on_drain(Conn& c) noexcept { c.close(); }
+inline void Handler::on_eof(Conn& c) noexcept {
+  c.close();
+}
+inline void Handler::on_drain(Conn& c) noexcept {
+  c.close();
+}
 
 }  // namespace weft::platform

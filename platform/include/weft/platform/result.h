@@ -22,7 +22,9 @@ namespace weft {
 struct Failure {
   std::error_code code;
 };
-[[nodiscard]] inline Failure fail(std::error_code ec) noexcept { return Failure{ec}; }
+[[nodiscard]] inline Failure fail(std::error_code ec) noexcept {
+  return Failure{ec};
+}
 template <class E, class = std::enable_if_t<std::is_error_code_enum_v<E>>>
 [[nodiscard]] inline Failure fail(E e) noexcept {
   return Failure{make_error_code(e)};

@@ -1,9 +1,10 @@
 // platform::Runtime — N pinned worker threads, each with its own Loop, serving services.
 //
-// start() validates the Config, parses the cpu list, binds every listening socket on the
+// start() validates the Config, parses the cpu list and binds every listening socket on the
 // calling thread (so errors such as EADDRINUSE come back from start(), and port 0 resolves to
-// one port shared by all workers), creates each worker's Loop (pools, backend) and the
-// worker-to-worker SPSC rings, then starts the threads, each pinned to its cpu. Start-up
+// one port shared by all workers). It then starts the threads; each pins itself to its cpu
+// and creates its own Loop (pools, backend) there, and start() wires the worker-to-worker
+// SPSC rings once all have reported, returning the first error if any failed. Start-up
 // allocates; after it the workers do not.
 //
 // Accept distribution: AcceptMode::reuseport gives each worker its own SO_REUSEPORT
@@ -16,9 +17,9 @@
 // mask), then wait_for_termination_signal() on the main thread.
 #pragma once
 
+#include <pthread.h>
 #include <functional>
 #include <memory>
-#include <pthread.h>
 #include <vector>
 
 #include <weft/platform/address.h>
@@ -31,14 +32,15 @@ namespace weft::platform {
 
 struct Service {
   Address address;
-  // Called once per worker, on the calling thread of start(), to make that worker's factory
-  // (typically owning a preallocated pool of handlers). Must not return null.
+  // Called once per worker, on that worker's thread before its loop runs, to make the
+  // worker's factory (typically owning a preallocated pool of handlers). Must not return
+  // null. Calls for different workers may run concurrently.
   std::function<std::unique_ptr<HandlerFactory>(Loop&)> make_factory;
 };
 
 class Runtime {
  public:
-  Runtime() = default;
+  Runtime();
   ~Runtime();  // stops (without drain) and joins if still running
   Runtime(const Runtime&) = delete;
   Runtime& operator=(const Runtime&) = delete;
@@ -63,12 +65,19 @@ class Runtime {
   [[nodiscard]] StatsSnapshot stats() const noexcept;
 
  private:
+  struct Startup;
+  struct WorkerArgs;
+  static void* worker_main(void* arg) noexcept;
+  void close_listen_fds() noexcept;
+
   Config cfg_;
   std::vector<Service> services_;
+  std::vector<std::vector<int>> listen_fds_;  // [worker][service] until a loop owns it
+  std::unique_ptr<Startup> startup_;
   std::vector<Address> bound_;
   std::vector<std::unique_ptr<Loop>> loops_;
   std::vector<std::vector<std::unique_ptr<HandlerFactory>>> factories_;  // [worker][service]
-  std::vector<std::unique_ptr<PostRing>> rings_;  // [from * n + to]
+  std::vector<std::unique_ptr<PostRing>> rings_;                         // [from * n + to]
   std::vector<std::vector<PostRing*>> ring_to_, ring_from_;
   std::vector<Loop*> loop_ptrs_;
   std::vector<pthread_t> threads_;

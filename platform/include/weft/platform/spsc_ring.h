@@ -87,9 +87,9 @@ class SpscRing {
 
  private:
   alignas(kCacheLine) std::atomic<std::size_t> head_{0};  // consumer-owned
-  std::size_t tail_cache_ = 0;                             // consumer's view of tail_
+  std::size_t tail_cache_ = 0;                            // consumer's view of tail_
   alignas(kCacheLine) std::atomic<std::size_t> tail_{0};  // producer-owned
-  std::size_t head_cache_ = 0;                             // producer's view of head_
+  std::size_t head_cache_ = 0;                            // producer's view of head_
   alignas(kCacheLine) T slots_[N];
 };
 

@@ -12,19 +12,19 @@
 namespace weft::platform {
 
 struct StatsSnapshot {
-  std::uint64_t accepted = 0;      // connections accepted and opened
-  std::uint64_t rejected = 0;      // accepted then closed at once: max_connections reached
-  std::uint64_t connected = 0;     // outbound connections established
-  std::uint64_t closed = 0;        // connections finalized (any reason)
-  std::uint64_t active = 0;        // open now
+  std::uint64_t accepted = 0;   // connections accepted and opened
+  std::uint64_t rejected = 0;   // accepted then closed at once: max_connections reached
+  std::uint64_t connected = 0;  // outbound connections established
+  std::uint64_t closed = 0;     // connections finalized (any reason)
+  std::uint64_t active = 0;     // open now
   std::uint64_t bytes_in = 0;
   std::uint64_t bytes_out = 0;
   std::uint64_t recv_completions = 0;
-  std::uint64_t sends = 0;         // vectored sends submitted
-  std::uint64_t recv_parked = 0;   // receive stopped for lack of buffers (ENOBUFS)
-  std::uint64_t timeouts = 0;      // idle / read / write / connect timeouts
-  std::uint64_t errors = 0;        // connections aborted with an error
-  std::uint64_t posts = 0;         // cross-worker posts received
+  std::uint64_t sends = 0;        // vectored sends submitted
+  std::uint64_t recv_parked = 0;  // receive stopped for lack of buffers (ENOBUFS)
+  std::uint64_t timeouts = 0;     // idle / read / write / connect timeouts
+  std::uint64_t errors = 0;       // connections aborted with an error
+  std::uint64_t posts = 0;        // cross-worker posts received
   std::uint64_t loop_iterations = 0;
 
   StatsSnapshot& operator+=(const StatsSnapshot& o) noexcept;

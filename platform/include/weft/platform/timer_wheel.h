@@ -24,11 +24,11 @@ namespace weft::platform {
 struct TimerNode {
   using Fn = void (*)(TimerNode* node);
 
-  Fn fn = nullptr;                 // called on expiry
-  void* ctx = nullptr;             // free for the owner
-  std::uint64_t expiry = 0;        // absolute tick
-  TimerNode* next = nullptr;       // intrusive list links (owned by the wheel)
-  TimerNode** pprev = nullptr;     // null when not scheduled
+  Fn fn = nullptr;              // called on expiry
+  void* ctx = nullptr;          // free for the owner
+  std::uint64_t expiry = 0;     // absolute tick
+  TimerNode* next = nullptr;    // intrusive list links (owned by the wheel)
+  TimerNode** pprev = nullptr;  // null when not scheduled
 
   [[nodiscard]] bool scheduled() const noexcept { return pprev != nullptr; }
 };

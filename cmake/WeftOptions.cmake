@@ -12,11 +12,14 @@ target_link_libraries(weft_library_options INTERFACE weft_internal_options)
 
 if(WEFT_SANITIZE)
   if(WEFT_SANITIZE STREQUAL "address,undefined" OR WEFT_SANITIZE STREQUAL "undefined,address")
-    set(_weft_san -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
+    # vptr checks need RTTI, which the library is built without (-fno-rtti).
+    set(_weft_san -fsanitize=address,undefined -fno-sanitize=vptr -fno-sanitize-recover=all
+                  -fno-omit-frame-pointer)
   elseif(WEFT_SANITIZE STREQUAL "thread")
     set(_weft_san -fsanitize=thread -fno-omit-frame-pointer)
   elseif(WEFT_SANITIZE STREQUAL "address" OR WEFT_SANITIZE STREQUAL "undefined")
-    set(_weft_san -fsanitize=${WEFT_SANITIZE} -fno-sanitize-recover=all -fno-omit-frame-pointer)
+    set(_weft_san -fsanitize=${WEFT_SANITIZE} -fno-sanitize=vptr -fno-sanitize-recover=all
+                  -fno-omit-frame-pointer)
   else()
     message(FATAL_ERROR "WEFT_SANITIZE='${WEFT_SANITIZE}': use 'address,undefined' or 'thread'")
   endif()

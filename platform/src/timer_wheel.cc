@@ -9,7 +9,9 @@ constexpr std::uint64_t kMask = TimerWheel::kSlots - 1;
 // Expiries further out than this are placed at this distance and re-placed on cascade.
 constexpr std::uint64_t kMaxDistance = (std::uint64_t{1} << (kBits * TimerWheel::kLevels)) - 1;
 
-inline std::uint64_t digit(std::uint64_t t, int level) { return (t >> (kBits * level)) & kMask; }
+inline std::uint64_t digit(std::uint64_t t, int level) {
+  return (t >> (kBits * level)) & kMask;
+}
 
 }  // namespace
 
@@ -131,7 +133,8 @@ std::uint64_t TimerWheel::next_slot_tick() const noexcept {
   }
   for (int level = 0; level < kLevels; ++level) {
     const std::uint64_t cur = digit(now_, level);
-    const std::uint64_t ahead = cur == kMask ? 0 : occupied_[level] & (~std::uint64_t{0} << (cur + 1));
+    const std::uint64_t ahead =
+        cur == kMask ? 0 : occupied_[level] & (~std::uint64_t{0} << (cur + 1));
     if (ahead != 0) {
       const std::uint64_t slot = static_cast<std::uint64_t>(__builtin_ctzll(ahead));
       const int shift = kBits * (level + 1);

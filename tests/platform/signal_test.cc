@@ -4,10 +4,13 @@
 
 #include <poll.h>
 #include <sys/wait.h>
+
 #include <unistd.h>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <string>
+#include <vector>
 
 #include "test_net.h"
 

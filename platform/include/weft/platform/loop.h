@@ -340,7 +340,6 @@ class Loop {
   bool stopped_ = false;
   bool draining_ = false;
   bool stopping_ = false;
-  std::uint64_t drain_deadline_ = 0;
   TimerNode drain_timer_;
   Loop* const* loops_ = nullptr;
   PostRing* const* ring_to_ = nullptr;

@@ -1,0 +1,47 @@
+// Uses a few public weft APIs through the installed headers and libraries, and keeps
+// exceptions on: weft builds with -fno-exceptions, its consumers need not.
+#include <cstddef>
+#include <cstdio>
+#include <stdexcept>
+
+#include <weft/frame/length_prefix.h>
+#include <weft/platform/buffer_pool.h>
+#include <weft/platform/cpu_list.h>
+
+int main() {
+  try {
+    throw std::runtime_error("consumers keep exceptions");
+  } catch (const std::exception&) {
+  }
+
+  auto cpus = weft::platform::parse_cpu_list("0-3,6");
+  if (!cpus.ok() || cpus.value().size() != 5) {
+    std::puts("parse_cpu_list failed");
+    return 1;
+  }
+
+  weft::platform::BufferPool pool;
+  if (!pool.init(8, 4096, 4).ok()) {
+    std::puts("BufferPool::init failed");
+    return 1;
+  }
+  weft::platform::BufRef buf(&pool, pool.acquire());
+  if (!buf.valid() || pool.free_general() != 3) {
+    std::puts("BufferPool::acquire failed");
+    return 1;
+  }
+
+  // One u32 big-endian length-prefixed frame: 00 00 00 02 'h' 'i'.
+  const std::byte wire[] = {std::byte{0}, std::byte{0},   std::byte{0},
+                            std::byte{2}, std::byte{'h'}, std::byte{'i'}};
+  weft::frame::LengthPrefixDecoder decoder;
+  weft::frame::Decoded d = decoder.feed(wire);
+  if (d.state != weft::frame::DecodeState::ready || decoder.frame().size() != 2) {
+    std::puts("LengthPrefixDecoder failed");
+    return 1;
+  }
+
+  std::printf("weft consumer ok: %zu cpus, %u x %u byte buffers, %zu byte frame\n",
+              cpus.value().size(), pool.count(), pool.buffer_size(), decoder.frame().size());
+  return 0;
+}

@@ -82,7 +82,9 @@ void length_prefix_one_buffer(benchmark::State& state, PrefixKind kind) {
                                                   benchmark::Counter::kIsRate);
 }
 
-void BM_U32Decode(benchmark::State& state) { length_prefix_one_buffer(state, PrefixKind::u32_be); }
+void BM_U32Decode(benchmark::State& state) {
+  length_prefix_one_buffer(state, PrefixKind::u32_be);
+}
 void BM_VarintDecode(benchmark::State& state) {
   length_prefix_one_buffer(state, PrefixKind::varint);
 }

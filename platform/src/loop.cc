@@ -618,11 +618,13 @@ void Loop::on_accept(std::uint32_t li, const Completion& cq) noexcept {
     if (l.closing) {
       ::close(l.fd);
       l.fd = -1;
-    } else if (cq.result == -EMFILE || cq.result == -ENFILE || cq.result == -ENOMEM ||
-               cq.result == -ENOBUFS) {
-      timers_.schedule(l.retry, now_ + kAcceptRetryMs);  // out of descriptors: back off
+    } else if (cq.result < 0 && cq.result != -ECANCELED && cq.result != -ECONNABORTED &&
+               cq.result != -EINTR) {
+      // EMFILE/ENFILE (out of descriptors), ENOMEM, or anything unexpected: back off rather
+      // than spin on an accept that fails at once.
+      timers_.schedule(l.retry, now_ + kAcceptRetryMs);
     } else {
-      arm_accept(li);
+      arm_accept(li);  // the multishot ended normally (or was interrupted): re-arm
     }
   }
 }

@@ -13,8 +13,8 @@
 #include <system_error>
 #include <vector>
 
-#include "guard_page.h"
 #include <weft/frame/decoder.h>
+#include "guard_page.h"
 
 namespace weft::frame {
 // Readable names in gtest failure messages.
@@ -36,11 +36,11 @@ inline std::string as_string(std::span<const std::byte> b) {
 // Everything one run over a stream produced.
 struct Outcome {
   std::vector<std::string> frames;
-  std::error_code error;          // the sticky error, if feed() reported one
-  std::size_t error_offset = 0;   // stream offset just past the offending byte
-  std::error_code finish_error;   // what finish() said at the end (only if no error)
-  std::size_t in_place = 0;       // frames whose view pointed into the chunk fed
-  std::size_t assembled = 0;      // non-empty frames viewed elsewhere (assembly storage)
+  std::error_code error;         // the sticky error, if feed() reported one
+  std::size_t error_offset = 0;  // stream offset just past the offending byte
+  std::error_code finish_error;  // what finish() said at the end (only if no error)
+  std::size_t in_place = 0;      // frames whose view pointed into the chunk fed
+  std::size_t assembled = 0;     // non-empty frames viewed elsewhere (assembly storage)
 };
 
 template <frame::FrameDecoder D>
@@ -74,8 +74,8 @@ class Driver {
           const std::span<const std::byte> f = dec_.frame();
           EXPECT_LE(f.size(), dec_.max_frame_size());
           if (!f.empty()) {
-            const bool inside = f.data() >= chunk.data() &&
-                                f.data() + f.size() <= chunk.data() + chunk.size();
+            const bool inside =
+                f.data() >= chunk.data() && f.data() + f.size() <= chunk.data() + chunk.size();
             ++(inside ? out_.in_place : out_.assembled);
           }
           out_.frames.push_back(as_string(f));

@@ -49,8 +49,7 @@ Outcome decode_all(bool crlf, const std::string& stream, std::uint32_t max = 256
 }
 
 // Lines with '\r' in awkward places: in CRLF mode only the one before '\n' is stripped.
-const Lines kLines = {"GET / HTTP/1.1", "", "a\rb", "x\r", "\r", std::string(100, 'l'), "",
-                      "end"};
+const Lines kLines = {"GET / HTTP/1.1", "", "a\rb", "x\r", "\r", std::string(100, 'l'), "", "end"};
 const Lines kSmallLines = {"ab", "", "c\r", "d\re", "f"};
 
 class DelimiterTest : public ::testing::TestWithParam<bool> {
@@ -142,6 +141,7 @@ TEST_P(DelimiterTest, PartialLinesEndingAtGuardPage) {
 
 TEST_P(DelimiterTest, ManyLinesPerFeed) {
   Lines lines;
+  lines.reserve(10000);
   for (int i = 0; i < 10000; ++i) {
     lines.push_back(std::string(static_cast<std::size_t>(i % 50), static_cast<char>('a' + i % 26)));
   }
@@ -183,8 +183,8 @@ TEST_P(DelimiterTest, OversizeLineOffsetIsIndependentOfSplits) {
   constexpr std::uint32_t kMax = 16;
   const std::string head = join({"ok", ""}, crlf());
   // With and without a delimiter after the long line, the 17th byte is the offender.
-  for (const std::string& tail : {std::string(40, 'L'), std::string(17, 'L') + "\n",
-                                  std::string(17, 'L') + "\r\n"}) {
+  for (const std::string& tail :
+       {std::string(40, 'L'), std::string(17, 'L') + "\n", std::string(17, 'L') + "\r\n"}) {
     const std::string stream = head + tail;
     for (std::size_t cut = 0; cut <= stream.size(); ++cut) {
       Rig rig(crlf(), kMax);
@@ -211,8 +211,8 @@ TEST_P(DelimiterTest, HugeLineWithoutDelimiterStopsAtTheLimit) {
 }
 
 TEST_P(DelimiterTest, TruncatedAtFinish) {
-  for (const std::string& partial : {std::string("abc"), std::string("\r"), std::string("ab\r"),
-                                     std::string("x\r\r")}) {
+  for (const std::string& partial :
+       {std::string("abc"), std::string("\r"), std::string("ab\r"), std::string("x\r\r")}) {
     Rig rig(crlf());
     const Outcome out = decode_split(rig.dec, as_bytes("done\n" + partial), {});
     EXPECT_EQ(out.frames, (Lines{"done"}));
@@ -319,11 +319,9 @@ TEST(DelimiterCrlf, CarriageReturnSplitFromItsDelimiter) {
     std::string first, second;
     Lines want;
   };
-  for (const Case& c : {Case{"ab\r", "\nnext\n", {"ab", "next"}},
-                        Case{"ab\r", "x\n", {"ab\rx"}},
-                        Case{"ab\r", "\r\n", {"ab\r"}},
-                        Case{"\r", "\n", {""}},
-                        Case{"\r", "\r", {}}}) {
+  for (const Case& c :
+       {Case{"ab\r", "\nnext\n", {"ab", "next"}}, Case{"ab\r", "x\n", {"ab\rx"}},
+        Case{"ab\r", "\r\n", {"ab\r"}}, Case{"\r", "\n", {""}}, Case{"\r", "\r", {}}}) {
     Rig rig(true, 16);
     const Outcome out = decode_split(rig.dec, as_bytes(c.first + c.second), {c.first.size()});
     EXPECT_EQ(out.frames, c.want) << c.first << "|" << c.second;

@@ -62,15 +62,8 @@ struct Rig {
 
 // Varied sizes: empty, one byte, around the 1- and 2-byte varint boundaries.
 const std::vector<std::string> kFrames = {
-    "",
-    "a",
-    "hello",
-    std::string(127, 'x'),
-    "",
-    std::string(128, 'y'),
-    std::string(300, 'z'),
-    "tail",
-};
+    "",    "a", "hello", std::string(127, 'x'), "", std::string(128, 'y'), std::string(300, 'z'),
+    "tail"};
 // Short enough for every pair of split points.
 const std::vector<std::string> kSmallFrames = {"ab", "", "cde", std::string(20, 'q'), "f"};
 
@@ -209,8 +202,10 @@ TEST_P(LengthPrefixTest, PartialPrefixEndingAtGuardPage) {
 
 TEST_P(LengthPrefixTest, ManyFramesPerFeed) {
   std::vector<std::string> frames;
+  frames.reserve(10000);
   for (int i = 0; i < 10000; ++i) {
-    frames.push_back(std::string(static_cast<std::size_t>(i % 40), static_cast<char>('a' + i % 26)));
+    frames.push_back(
+        std::string(static_cast<std::size_t>(i % 40), static_cast<char>('a' + i % 26)));
   }
   const std::string stream = encode_stream(kind(), frames);
   Rig rig(kind());
@@ -219,8 +214,8 @@ TEST_P(LengthPrefixTest, ManyFramesPerFeed) {
   while (!in.empty()) {
     const Decoded d = rig.dec.feed(in);
     ASSERT_EQ(d.state, DecodeState::ready) << "frame " << i;
-    ASSERT_EQ(d.consumed, header_size(kind(), static_cast<std::uint32_t>(frames[i].size())) +
-                              frames[i].size());
+    ASSERT_EQ(d.consumed,
+              header_size(kind(), static_cast<std::uint32_t>(frames[i].size())) + frames[i].size());
     ASSERT_EQ(as_string(rig.dec.frame()), frames[i]);
     in = in.subspan(d.consumed);
     ++i;
@@ -262,9 +257,9 @@ TEST_P(LengthPrefixTest, OversizePrefixRejectedBeforeBuffering) {
   EXPECT_EQ(d.state, DecodeState::error);
   EXPECT_EQ(d.consumed, h.size()) << "the error is on the prefix's last byte";
   EXPECT_EQ(rig.dec.error(), frame_errc::oversize);
-  EXPECT_TRUE(std::all_of(rig.storage.begin(), rig.storage.end(),
-                          [](std::byte b) { return b == std::byte{0x5a}; }))
-      << "nothing may be buffered for an oversize frame";
+  EXPECT_TRUE(std::all_of(rig.storage.begin(), rig.storage.end(), [](std::byte b) {
+    return b == std::byte{0x5a};
+  })) << "nothing may be buffered for an oversize frame";
   EXPECT_FALSE(rig.dec.mid_frame());
 }
 
@@ -434,8 +429,8 @@ TEST(LengthPrefixU32, PrefixValuesAreBigEndian) {
 }
 
 TEST(LengthPrefixVarint, PrefixValues) {
-  const std::uint32_t values[] = {0,         1,         127,        128,        300,
-                                  16383,     16384,     2097151,    2097152,    268435455,
+  const std::uint32_t values[] = {0,         1,          127,        128,       300,
+                                  16383,     16384,      2097151,    2097152,   268435455,
                                   268435456, 0x7fffffff, 0xfffffffe, 0xffffffff};
   for (std::uint32_t v : values) {
     expect_prefix_value(PrefixKind::varint, header(PrefixKind::varint, v), v);

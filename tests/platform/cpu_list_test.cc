@@ -33,9 +33,27 @@ TEST(CpuList, Parses) {
 }
 
 TEST(CpuList, Rejects) {
-  for (const char* bad : {"", ",", "1,", ",1", "1,,2", "-", "1-", "-1", "3-1", "a", "1a",
-                          " 1", "1 ", "1, 2", "1024", "0-1024", "99999999999999999999",
-                          "1-2-3", "1--2", "+1"}) {
+  const char* const bad_lists[] = {"",
+                                   ",",
+                                   "1,",
+                                   ",1",
+                                   "1,,2",
+                                   "-",
+                                   "1-",
+                                   "-1",
+                                   "3-1",
+                                   "a",
+                                   "1a",
+                                   " 1",
+                                   "1 ",
+                                   "1, 2",
+                                   "1024",
+                                   "0-1024",
+                                   "99999999999999999999",
+                                   "1-2-3",
+                                   "1--2",
+                                   "+1"};
+  for (const char* bad : bad_lists) {
     EXPECT_EQ(parse_cpu_list(bad).error(), platform_errc::invalid_cpu_list) << '"' << bad << '"';
   }
 }

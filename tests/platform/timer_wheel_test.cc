@@ -61,8 +61,8 @@ TEST(TimerWheel, OneJumpFiresEverythingInOrderAtItsOwnTick) {
   TimerWheel wheel(0);
   std::vector<std::unique_ptr<Probe>> probes;
   // One expiry per level and then some, scheduled in reverse order.
-  const std::uint64_t expiries[] = {kHourMs * 30, kHourMs, 5'000'000, 262'144, 4096, 4095,
-                                    64,           63,      1};
+  const std::uint64_t expiries[] = {kHourMs * 30, kHourMs, 5'000'000, 262'144, 4096,
+                                    4095,         64,      63,        1};
   static std::vector<std::uint64_t> order;
   order.clear();
   for (std::uint64_t e : expiries) {
@@ -175,7 +175,8 @@ TEST(TimerWheel, CallbackCancelsAnotherDueAtTheSameTick) {
   // Firing order within a tick is unspecified: b fires only if it came before a and c.
   EXPECT_EQ(a.fired_at.size(), 1u);
   EXPECT_EQ(c.fired_at.size(), 1u);
-  EXPECT_EQ(a.fired_at.size() + b.fired_at.size() + c.fired_at.size(), b.fired_at.empty() ? 2u : 3u);
+  EXPECT_EQ(a.fired_at.size() + b.fired_at.size() + c.fired_at.size(),
+            b.fired_at.empty() ? 2u : 3u);
   EXPECT_EQ(wheel.size(), 0u);
 }
 
@@ -337,7 +338,7 @@ class ModelRun {
         return rng_() % (1u << 22);
       case 5:
         return rng_() % (5 * kHourMs);  // hours of ms in one call
-      case 6: {  // to just before / at / after the next rotation boundary
+      case 6: {                         // to just before / at / after the next rotation boundary
         const std::uint64_t now = wheel_.now();
         const std::uint64_t to_boundary = (now / kRange + 1) * kRange - now;  // >= 1
         return to_boundary >= 2 ? to_boundary - 2 + rng_() % 4 : rng_() % 4;
@@ -382,8 +383,7 @@ class ModelRun {
     for (auto it = model_.begin(); it != model_.end() && it->first <= target; ++it) {
       Timer& t = timers_[static_cast<std::size_t>(it->second)];
       ASSERT_TRUE(t.lenient) << "timer " << t.id << " due at " << it->first
-                             << " still pending after advance(" << target << ") from "
-                             << start_;
+                             << " still pending after advance(" << target << ") from " << start_;
       t.lenient = false;
     }
   }

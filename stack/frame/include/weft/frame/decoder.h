@@ -55,6 +55,8 @@ struct [[nodiscard]] Decoded {
 // The shape every incremental decoder has. reset() forgets any partial frame and any error
 // (configuration and caller storage are kept); mid_frame() is true when bytes of an
 // unfinished frame are held (what a read timeout or finish() cares about).
+// (Formatting off: clang-format 14 mangles requires-expressions that use noexcept.)
+// clang-format off
 template <class D>
 concept IncrementalDecoder = requires(D& d, const D& cd, std::span<const std::byte> in) {
   { d.feed(in) } noexcept -> std::same_as<Decoded>;
@@ -70,5 +72,6 @@ concept FrameDecoder = IncrementalDecoder<D> && requires(const D& cd) {
   { cd.frame() } noexcept -> std::same_as<std::span<const std::byte>>;
   { cd.max_frame_size() } noexcept -> std::same_as<std::uint32_t>;
 };
+// clang-format on
 
 }  // namespace weft::frame

@@ -97,10 +97,10 @@ class LengthPrefixDecoder {
   std::span<std::byte> assembly_;
   bool has_assembly_ = false;
   Phase phase_ = Phase::header;
-  std::uint8_t header_have_ = 0;    // prefix bytes seen so far (header phase)
+  std::uint8_t header_have_ = 0;  // prefix bytes seen so far (header phase)
   frame_errc error_ = frame_errc{};
-  std::uint32_t length_ = 0;        // prefix value, accumulated while in the header phase
-  std::uint32_t payload_have_ = 0;  // payload bytes already in assembly_ (payload phase)
+  std::uint32_t length_ = 0;               // prefix value, accumulated while in the header phase
+  std::uint32_t payload_have_ = 0;         // payload bytes already in assembly_ (payload phase)
   const std::byte* frame_data_ = nullptr;  // ready: where the payload is
 };
 

@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 
 #include <unistd.h>
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -31,8 +32,27 @@ Child spawn(const char* backend) {
     ::dup2(p[1], 1);
     ::close(p[0]);
     ::close(p[1]);
-    ::execl(WEFT_ECHO_BINARY, WEFT_ECHO_BINARY, "--port", "0", "--backend", backend, "--max-frame",
-            "8388608", "--max-conns", "2", static_cast<char*>(nullptr));
+    std::vector<std::string> args;
+#if defined(WEFT_ECHO_EMULATOR)
+    // "qemu-aarch64|-L|/usr/aarch64-linux-gnu": under qemu-user an exec of an ARM binary is
+    // not emulated (no binfmt_misc in a container), so go through the emulator explicitly.
+    const std::string emu = WEFT_ECHO_EMULATOR;
+    for (std::size_t pos = 0; pos <= emu.size();) {
+      const std::size_t bar = std::min(emu.find('|', pos), emu.size());
+      args.push_back(emu.substr(pos, bar - pos));
+      pos = bar + 1;
+    }
+#endif
+    for (const char* a : {WEFT_ECHO_BINARY, "--port", "0", "--backend", backend, "--max-frame",
+                          "8388608", "--max-conns", "2"}) {
+      args.emplace_back(a);
+    }
+    std::vector<char*> argv;
+    for (auto& a : args) {
+      argv.push_back(a.data());
+    }
+    argv.push_back(nullptr);
+    ::execvp(argv[0], argv.data());
     ::_exit(127);
   }
   ::close(p[1]);

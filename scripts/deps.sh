@@ -15,7 +15,7 @@
 # day, and a sysroot is rebuilt only when its package list (or this script's sysroot recipe)
 # changed. WEFT_DEPS_REFRESH=1 forces the sysroots to be rebuilt from fresh indexes.
 #
-# Cross sysroots: no `dpkg --add-architecture` (a foreign index that is mid-sync on the mirror
+# Cross sysroots: no multiarch (dpkg add-architecture) (a foreign index that is mid-sync on the mirror
 # then breaks every apt-get install on the machine). Each target arch gets a private apt state
 # under .sysroots/.apt/<arch> that downloads .debs, and `dpkg -x` unpacks them into
 # .sysroots/<arch>. The sysroot holds only third-party -dev packages; libc and libstdc++ come

@@ -34,7 +34,7 @@ std::error_code sys_error(int neg) {
 
 }  // namespace
 
-// ---- Conn ----------------------------------------------------------------------------------
+// ---- Conn ----
 
 void Conn::mark_dirty() noexcept {
   if (!dirty_) {
@@ -183,7 +183,7 @@ void Conn::set_mid_message(bool mid) noexcept {
   mid_message_ = mid;
 }
 
-// ---- Loop: creation ------------------------------------------------------------------------
+// ---- Loop: creation ----
 
 Loop::Loop(const Config& cfg, std::uint32_t index) noexcept : cfg_(cfg), index_(index) {}
 
@@ -309,7 +309,7 @@ std::uint32_t Loop::wake_slot() const noexcept {
   return cfg_.max_connections + kMaxListeners;
 }
 
-// ---- Loop: services and connections ----------------------------------------------------------
+// ---- Loop: services and connections ----
 
 Result<std::uint32_t> Loop::add_listener(int fd, HandlerFactory& factory) noexcept {
   if (n_services_ == kMaxListeners) {
@@ -458,7 +458,7 @@ Result<ConnId> Loop::connect(const Address& addr, HandlerFactory& factory) noexc
   return c->id();
 }
 
-// ---- Loop: reading, writing ------------------------------------------------------------------
+// ---- Loop: reading, writing ----
 
 void Loop::update_reading(Conn& c) noexcept {
   bool want = false;
@@ -547,7 +547,7 @@ void Loop::continue_close(Conn& c) noexcept {
   update_reading(c);
 }
 
-// ---- Loop: completions ------------------------------------------------------------------------
+// ---- Loop: completions ----
 
 void Loop::dispatch(const Completion& cq) noexcept {
   const Op op = user_data_op(cq.user_data);
@@ -746,7 +746,7 @@ void Loop::check_control() noexcept {
   }
 }
 
-// ---- Loop: closing -----------------------------------------------------------------------------
+// ---- Loop: closing ----
 
 void Loop::begin_abort(Conn& c, std::error_code reason) noexcept {
   if (c.state_ == Conn::State::closed || c.state_ == Conn::State::free) {
@@ -811,7 +811,7 @@ void Loop::release_slot(Conn& c) noexcept {
   stats_.active.set(active_);
 }
 
-// ---- Loop: timers -------------------------------------------------------------------------------
+// ---- Loop: timers ----
 
 void Loop::arm_deadline(Conn& c, std::uint64_t at) noexcept {
   if (!c.timer_.scheduled() || c.timer_.expiry > at) {
@@ -870,7 +870,7 @@ void Loop::on_conn_timer(Conn& c) noexcept {
   }
 }
 
-// ---- Loop: drain and stop -----------------------------------------------------------------------
+// ---- Loop: drain and stop ----
 
 void Loop::close_listeners() noexcept {
   for (std::uint32_t i = 0; i < kMaxListeners; ++i) {
@@ -910,22 +910,23 @@ void Loop::start_drain(std::uint32_t drain_ms) noexcept {
   }
 }
 
+void Loop::wake() noexcept {
+  const std::uint64_t one = 1;
+  ssize_t w = ::write(wake_fd_, &one, sizeof one);  // EAGAIN: the counter is already set
+  (void)w;
+}
+
 void Loop::request_stop() noexcept {
   stop_requested_.store(true, std::memory_order_release);
-  const std::uint64_t one = 1;
-  ssize_t w = ::write(wake_fd_, &one, sizeof one);
-  (void)w;
+  wake();
 }
 
 void Loop::request_drain(std::uint32_t drain_ms) noexcept {
   drain_requested_ms_.store(drain_ms + 1, std::memory_order_release);
-  const std::uint64_t one = 1;
-  ssize_t w = ::write(wake_fd_, &one, sizeof one);
-  (void)w;
+  wake();
 }
 
-// ---- Loop: posts
-// ---------------------------------------------------------------------------------
+// ---- Loop: posts ----
 
 void Loop::adopt_accepted(Loop& loop, const Post& p) noexcept {
   loop.open_accepted(static_cast<int>(p.a), static_cast<std::uint32_t>(p.b));
@@ -960,9 +961,7 @@ Result<void> Loop::inject(const Post& p) noexcept {
     ++inject_n_;
     inject_any_.store(true, std::memory_order_release);
   }
-  const std::uint64_t one = 1;
-  ssize_t w = ::write(wake_fd_, &one, sizeof one);
-  (void)w;
+  wake();
   return {};
 }
 
@@ -1002,8 +1001,7 @@ void Loop::process_posts() noexcept {
   }
 }
 
-// ---- Loop: the iteration
-// -------------------------------------------------------------------------
+// ---- Loop: the iteration ----
 
 void Loop::deliver_stash(Conn& c) noexcept {
   while (c.stash_n_ != 0 && c.state_ == Conn::State::open && !c.paused_user_) {
@@ -1098,9 +1096,7 @@ void Loop::end_iteration() noexcept {
       Loop* t = loops_[i];
       // One eventfd write per target per iteration, and none while it has one pending.
       if (!t->wake_pending_.exchange(true, std::memory_order_acq_rel)) {
-        const std::uint64_t one = 1;
-        ssize_t wr = ::write(t->wake_fd_, &one, sizeof one);
-        (void)wr;
+        t->wake();
       }
     }
   }

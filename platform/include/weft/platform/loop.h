@@ -279,6 +279,7 @@ class Loop {
   void on_connect(Conn& c, const Completion& cq) noexcept;
   void on_wake() noexcept;
   void check_control() noexcept;
+  void wake() noexcept;  // any thread: signals wake_fd_
   static void adopt_accepted(Loop& loop, const Post& p) noexcept;
   [[nodiscard]] std::uint32_t wake_slot() const noexcept;
   void after_queue(Conn& c, bool was_empty) noexcept;

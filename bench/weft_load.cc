@@ -404,7 +404,7 @@ class LoadHandler final : public Handler {
                       "(length %u, expected %u; sequence %" PRIu64 ")",
                       index_, rx_seq_, at, len, st_->opt.size, seq);
       closing_ = true;
-      c.abort(make_error_code(weft::platform::platform_errc::protocol_error));
+      c.abort(std::make_error_code(std::errc::bad_message));
       return false;
     }
     ++rx_seq_;

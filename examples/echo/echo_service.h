@@ -1,25 +1,34 @@
 // weft::examples::FramedEcho — a framed echo protocol: every complete frame (length prefix +
 // payload) is written back unchanged, in order. The simplest request/response on weft, used
-// by the weft-echo example, the integration tests and the benchmarks.
+// by the weft-echo example, the integration tests and the benchmarks — and the model of
+// buffer ownership that protocols on weft follow.
 //
-// Zero copy: a frame that arrived whole inside one receive buffer is echoed straight from
-// that buffer (Conn::send_ref); consecutive frames from one buffer merge into one segment.
-// Frames that straddle receives are assembled in per-connection storage and copied once.
-// Errors: a prefix above max_frame_size (or a bad varint) aborts the connection with
-// platform_errc::protocol_error; other connections are unaffected.
-// Back-pressure: when the output queue or the pool has no room for an echo, the handler
-// keeps the frame and the rest of the receive buffer, pauses reading, and resumes from
-// on_writable(): nothing is dropped and the peer is slowed down by TCP.
-// Drain: a connection mid-frame finishes that frame, then closes.
+// Zero copy: the echo of a frame is the frame's own bytes, so the handler forwards the input
+// by reference (Conn::send_ref), one segment per receive however many frames it holds, and a
+// frame that spans receives goes out piece by piece from each receive buffer: nothing is
+// assembled or copied. The only bytes copied are those of a length prefix split across
+// receives (at most 4 or 5), which are held back until the prefix is complete and valid.
+// A LengthPrefixScanner validates every prefix on the way.
+//
+// Ownership: a receive buffer is held past on_data only through a BufRef (held_), which is
+// the one place that owns it; the queue takes its own references. Nothing is ref'd by hand.
+//
+// Errors: a prefix above max_frame_size, or a bad varint, aborts the connection with the
+// scanner's own error (frame_errc::oversize / bad_varint); other connections are unaffected.
+// Back-pressure: when the output queue has no room, the handler keeps what it could not
+// queue (the BufRef and the range), pauses reading and resumes from on_writable(): nothing
+// is dropped and the peer is slowed down by TCP.
+// Drain and EOF: a connection mid-frame finishes that frame, then closes.
 #pragma once
 
 #include <cstdint>
 #include <memory>
 
-#include <weft/frame/length_prefix.h>
+#include <weft/frame/scanner.h>
+#include <weft/platform/buffer_pool.h>
+#include <weft/platform/conn.h>
 #include <weft/platform/handler_pool.h>
 #include <weft/platform/loop.h>
-#include <weft/platform/result.h>
 
 namespace weft::examples {
 
@@ -30,7 +39,7 @@ struct EchoOptions {
 
 class EchoHandler final : public platform::Handler {
  public:
-  explicit EchoHandler(const EchoOptions& options);
+  explicit EchoHandler(const EchoOptions& options) noexcept;
   void reset(platform::Conn& c) noexcept;
   void on_data(platform::Conn& c, platform::BufView in) noexcept override;
   void on_drain(platform::Conn& c) noexcept override;
@@ -39,22 +48,24 @@ class EchoHandler final : public platform::Handler {
   void on_close(platform::Conn& c, std::error_code reason) noexcept override;
 
  private:
-  // Decodes and echoes in[off...]; returns false if it stopped for lack of room.
-  bool process(platform::Conn& c, platform::BufView in, std::size_t off) noexcept;
-  [[nodiscard]] Result<void> echo_frame(platform::Conn& c, platform::BufView in,
-                                        std::size_t frame_end) noexcept;
-  void release_held(platform::Conn& c) noexcept;
+  // Queues what is pending (held prefix bytes, then held_[from_, to_)); false: no room.
+  bool queue_pending(platform::Conn& c) noexcept;
+  // Closes once draining or at EOF and between frames with nothing pending.
+  void maybe_close(platform::Conn& c) noexcept;
 
-  EchoOptions options_;
-  frame::LengthPrefixDecoder decoder_;
-  std::unique_ptr<std::byte[]> assembly_;
+  frame::LengthPrefixScanner scanner_;
+  // Bytes of a prefix that began in an earlier receive and completed later: queued by copy
+  // before the rest. carry_ collects an unfinished prefix; send_ holds a complete one.
+  std::byte carry_[frame::kMaxHeaderSize] = {};
+  std::uint32_t carry_n_ = 0;
+  std::byte send_[frame::kMaxHeaderSize] = {};
+  std::uint32_t send_n_ = 0;
+  // Input validated but not yet queued (no room): the buffer and the range in it.
+  platform::BufRef held_;
+  const std::byte* from_ = nullptr;
+  std::size_t len_ = 0;
   bool draining_ = false;
   bool eof_ = false;
-  // Back-pressure state: a decoded frame not yet echoed, and the input after it.
-  bool frame_pending_ = false;
-  std::size_t pending_end_ = 0;  // offset in held_ just past the pending frame
-  std::size_t echoed_ = 0;       // bytes of the current frame already queued (copy path)
-  platform::BufView held_;
 };
 
 // A per-worker factory with one preallocated handler per allowed connection.

@@ -17,6 +17,10 @@ bool uring_compiled_in() noexcept {
 #endif
 }
 
+}  // namespace weft::platform
+
+namespace weft::platform::detail {
+
 Result<BackendChoice> make_backend(const BackendOptions& options) noexcept {
   BackendKind kind = options.kind;
   if (const char* env = std::getenv("WEFT_BACKEND")) {
@@ -57,4 +61,4 @@ Result<BackendChoice> make_backend(const BackendOptions& options) noexcept {
   return choice;
 }
 
-}  // namespace weft::platform
+}  // namespace weft::platform::detail

@@ -4,7 +4,7 @@
 #include <cstddef>
 #include <memory>
 
-#include <weft/platform/backend.h>
+#include "backend.h"
 
 namespace weft::platform::detail {
 

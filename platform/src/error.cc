@@ -33,18 +33,14 @@ const char* to_string(platform_errc e) noexcept {
       return "buffer pool exhausted";
     case platform_errc::queue_full:
       return "queue full";
-    case platform_errc::flood:
-      return "outbound flood";
     case platform_errc::timed_out:
       return "timed out";
     case platform_errc::closed:
       return "closed";
-    case platform_errc::stale_handle:
-      return "stale connection handle";
     case platform_errc::shutting_down:
       return "shutting down";
-    case platform_errc::protocol_error:
-      return "protocol error";
+    case platform_errc::listener_limit:
+      return "too many listeners on one loop";
   }
   return "unknown weft.platform error";
 }

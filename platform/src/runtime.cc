@@ -105,7 +105,7 @@ void* Runtime::worker_main(void* arg) noexcept {
     }
   }
   std::error_code error;
-  auto created = Loop::create(rt.cfg_, w);
+  auto created = Loop::create(rt.cfg_, w, rt.shared_.count() != 0 ? &rt.shared_ : nullptr);
   if (created) {
     Loop& loop = *created.value();
     for (std::size_t s = 0; s < rt.services_.size() && !error; ++s) {
@@ -113,7 +113,7 @@ void* Runtime::worker_main(void* arg) noexcept {
       HandlerFactory& f = *rt.factories_[w].back();
       // Same registration order on every worker, so service indices agree for hand-offs.
       int& fd = rt.listen_fds_[w][s];
-      auto r = fd >= 0 ? loop.add_listener(fd, f) : loop.add_service(f);
+      auto r = fd >= 0 ? loop.add_listener(fd, f, rt.hand_off_[s]) : loop.add_service(f);
       if (r) {
         fd = -1;  // owned by the loop now
       } else {
@@ -161,6 +161,20 @@ Result<void> Runtime::start(const Config& cfg, std::vector<Service> services) {
   cfg_ = cfg;
   services_ = std::move(services);
   const std::uint32_t n = cfg.workers;
+  if (cfg.shared_buffers != 0) {
+    if (auto r = shared_.init(cfg.shared_buffers, cfg.shared_buffer_size); !r) {
+      return r;
+    }
+  }
+  // Which services hand connections off from worker 0: all in round-robin mode, and Unix
+  // sockets always (SO_REUSEPORT does not balance them, so they have a single listener).
+  hand_off_.assign(services_.size(), false);
+  bool any_hand_off = false;
+  for (std::size_t s = 0; s < services_.size(); ++s) {
+    hand_off_[s] =
+        n > 1 && (cfg.accept_mode == AcceptMode::round_robin || services_[s].address.is_unix());
+    any_hand_off = any_hand_off || hand_off_[s];
+  }
 
   // Bind on this thread: errors surface here, and port 0 is resolved once for all workers.
   listen_fds_.assign(n, std::vector<int>(services_.size(), -1));
@@ -248,13 +262,7 @@ Result<void> Runtime::start(const Config& cfg, std::vector<Service> services) {
     for (std::uint32_t w = 0; w < n; ++w) {
       loops_[w]->connect_rings(loop_ptrs_, ring_to_[w], ring_from_[w]);
     }
-    // Round-robin: worker 0's listeners hand connections to every worker in turn (Unix
-    // sockets always, since they have a single listener).
-    bool any_single = cfg.accept_mode == AcceptMode::round_robin;
-    for (const auto& s : services_) {
-      any_single = any_single || s.address.is_unix();
-    }
-    if (any_single) {
+    if (any_hand_off) {
       loops_[0]->set_accept_targets(loop_ptrs_);
     }
   }
@@ -299,6 +307,13 @@ void Runtime::wait() noexcept {
     pthread_join(t, nullptr);
   }
   threads_.clear();
+  // Posts that reached a loop after it stopped: hand-offs carry accepted sockets, which are
+  // closed and counted (rejected) here rather than leaked.
+  for (auto& l : loops_) {
+    if (l) {
+      l->discard_posts();
+    }
+  }
 }
 
 BackendKind Runtime::backend_kind() const noexcept {

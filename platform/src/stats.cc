@@ -17,6 +17,10 @@ StatsSnapshot& StatsSnapshot::operator+=(const StatsSnapshot& o) noexcept {
   errors += o.errors;
   posts += o.posts;
   loop_iterations += o.loop_iterations;
+  handoff_failed += o.handoff_failed;
+  recv_in_use += o.recv_in_use;
+  pinned_recv += o.pinned_recv;
+  pin_copies += o.pin_copies;
   return *this;
 }
 
@@ -36,6 +40,10 @@ StatsSnapshot WorkerStats::snapshot() const noexcept {
   s.errors = errors.get();
   s.posts = posts.get();
   s.loop_iterations = loop_iterations.get();
+  s.handoff_failed = handoff_failed.get();
+  s.recv_in_use = recv_in_use.get();
+  s.pinned_recv = pinned_recv.get();
+  s.pin_copies = pin_copies.get();
   return s;
 }
 

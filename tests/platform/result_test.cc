@@ -108,7 +108,7 @@ TEST(Result, FailWithErrorCode) {
 }
 
 TEST(PlatformError, EveryCodeHasText) {
-  for (int v = 1; v <= static_cast<int>(platform_errc::protocol_error); ++v) {
+  for (int v = 1; v <= static_cast<int>(platform_errc::listener_limit); ++v) {
     const auto e = static_cast<platform_errc>(v);
     EXPECT_STRNE(platform::to_string(e), "unknown weft.platform error") << v;
     EXPECT_EQ(make_error_code(e).message(), platform::to_string(e));

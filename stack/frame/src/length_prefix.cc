@@ -4,17 +4,9 @@
 
 #include <weft/platform/assert.h>
 
+#include "prefix_step.h"
+
 namespace weft::frame {
-namespace {
-
-// Outcome of feeding one prefix byte.
-enum class Step : std::uint8_t { more, done, bad };
-
-// The fifth varint byte carries bits 28..31: anything above 0x0f either sets bits past 31
-// (overflow) or the continuation bit (a sixth byte). Both are bad_varint.
-constexpr std::uint8_t kLastVarintByteMax = 0x0f;
-
-}  // namespace
 
 Result<void> LengthPrefixDecoder::set_assembly(std::span<std::byte> storage) noexcept {
   WEFT_ASSERT(!mid_frame());
@@ -65,26 +57,11 @@ Decoded LengthPrefixDecoder::feed(std::span<const std::byte> in) noexcept {
     // Slow path: one byte at a time, resumable at any byte.
     while (!complete && pos < n) {
       const auto b = static_cast<std::uint8_t>(p[pos++]);
-      Step step = Step::more;
-      if (config_.prefix == PrefixKind::u32_be) {
-        length_ = (length_ << 8) | b;
-        step = ++header_have_ == kU32HeaderSize ? Step::done : Step::more;
-      } else if (header_have_ == kMaxVarintSize - 1) {
-        if (b > kLastVarintByteMax) {
-          step = Step::bad;
-        } else {
-          length_ |= std::uint32_t{b} << (7 * header_have_);
-          step = Step::done;
-        }
-      } else {
-        length_ |= std::uint32_t{b & 0x7fu} << (7 * header_have_);
-        ++header_have_;
-        step = (b & 0x80) != 0 ? Step::more : Step::done;
-      }
-      if (step == Step::bad) {
+      const detail::Step step = detail::prefix_step(config_.prefix, length_, header_have_, b);
+      if (step == detail::Step::bad) {
         return set_error(frame_errc::bad_varint, pos);
       }
-      complete = step == Step::done;
+      complete = step == detail::Step::done;
     }
     if (!complete) {
       return {n, DecodeState::need_more};

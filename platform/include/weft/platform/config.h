@@ -34,9 +34,12 @@ struct Config {
   int listen_backlog = 1024;
 
   // --- connections (per worker) ------------------------------------------------------------
-  // Crossed -> the extra connection is accepted and closed at once (stats().rejected);
-  // established connections are not disturbed.
+  // Inbound connections. Crossed -> the extra connection is accepted and closed at once
+  // (stats().rejected); established connections are not disturbed.
   std::uint32_t max_connections = 512;
+  // Outbound connections (Loop::connect), a reserve apart from the inbound limit so that an
+  // inbound flood cannot starve a client pool. Crossed -> connect() returns connection_limit.
+  std::uint32_t outbound_connections = 16;
 
   // --- buffers (per worker) ---------------------------------------------------------------
   std::uint32_t buffer_size = 16 * 1024;  // bytes per pool buffer: the largest single recv
@@ -47,8 +50,21 @@ struct Config {
   // Conn::send_copy() returns no_buffers and the protocol backs off.
   std::uint32_t send_buffers = 256;
 
+  // Receive buffers one connection's output queue may pin (segments that point into them).
+  // Past it, small byte runs are copied into general buffers and larger ones are refused
+  // (queue_full), so one connection holds at most this share of the receive partition.
+  // 0 = recv_buffers / 16 (at least 1).
+  std::uint32_t max_pinned_recv = 0;
+  // Buffers of the runtime's SharedBuffers (fan-out payloads any worker can send); 0 = none.
+  std::uint32_t shared_buffers = 0;
+  std::uint32_t shared_buffer_size = 16 * 1024;
+
   // --- output queue (per connection) --------------------------------------------------------
   std::uint32_t max_out_iov = 64;  // queued send segments; full -> send returns queue_full
+  // Segment arrays (of max_out_iov each) per worker, lent to connections while they have
+  // output queued. All lent -> a send returns queue_full until one comes back.
+  // 0 = one per connection slot (max_connections + outbound_connections).
+  std::uint32_t out_queues = 0;
   // Queued outbound bytes: at high, reading stops (on_data stops being called); it resumes
   // when the queue drains below low. Each crossing is reported once.
   std::uint32_t high_watermark = 256 * 1024;
@@ -60,11 +76,32 @@ struct Config {
   std::uint32_t write_timeout_ms = 30'000;   // queued output making no progress -> aborted
   std::uint32_t connect_timeout_ms = 5'000;  // outbound connect -> on_close(timed_out)
   std::uint32_t drain_timeout_ms = 5'000;    // graceful stop: after this, remaining are aborted
+  // Graceful close (Conn::close): queued output not flushed within this -> aborted, reason
+  // timed_out. Applies even with write_timeout_ms = 0. Must be > 0.
+  std::uint32_t close_timeout_ms = 10'000;
+  // After our FIN, how long to keep reading (and discarding) while waiting for the peer's:
+  // closing with unread input would send a RST that can destroy our last response in flight.
+  std::uint32_t linger_ms = 2'000;
 
   // --- io_uring ----------------------------------------------------------------------------
   std::uint32_t uring_entries = 1024;  // submission queue size (power of two, 8..32768)
 
+  // invalid_argument when a field is out of range; the log line names the field.
   [[nodiscard]] Result<void> validate() const noexcept;
+  // nullptr when valid, else "field: what is wrong" (a static string).
+  [[nodiscard]] const char* problem() const noexcept;
+
+  // Derived values.
+  [[nodiscard]] std::uint32_t pinned_recv_limit() const noexcept {
+    const std::uint32_t v = max_pinned_recv != 0 ? max_pinned_recv : recv_buffers / 16;
+    return v != 0 ? v : 1;
+  }
+  [[nodiscard]] std::uint32_t slots() const noexcept {
+    return max_connections + outbound_connections;
+  }
 };
+
+// Whether this build includes the io_uring backend (WEFT_WITH_URING).
+[[nodiscard]] bool uring_compiled_in() noexcept;
 
 }  // namespace weft::platform

@@ -1,5 +1,7 @@
 // Error codes of weft::platform (category "weft.platform").
 //
+// A clean close is reported as an empty std::error_code, never as a code of this enum.
+//
 // System-call failures travel as std::error_code in std::system_category() (errno values);
 // these codes cover the conditions weft itself decides. Codes are stable: they appear in
 // logs and metrics. Converting to std::error_code never allocates; message() returns a
@@ -11,19 +13,17 @@
 namespace weft::platform {
 
 enum class platform_errc : int {
-  invalid_argument = 1,  // a Config field or argument is out of range (see its comment)
+  invalid_argument = 1,  // a Config field or argument is out of range (the log names it)
   invalid_address,       // an address string did not parse ("127.0.0.1:80", "[::1]:80", "unix:/p")
   invalid_cpu_list,      // a cpu list string did not parse ("0-3,6")
   backend_unavailable,   // the requested backend cannot run here (reason logged at start)
-  connection_limit,      // Config::max_connections reached
+  connection_limit,      // Config::max_connections / outbound_connections reached
   no_buffers,            // the buffer pool is exhausted (back-pressure, not a fault)
-  queue_full,            // a fixed-capacity queue (out queue, SPSC ring) is full
-  flood,                 // a peer produced output beyond Config::max_out_bytes
-  timed_out,             // idle, read, write or connect timeout
-  closed,                // the connection (or loop) is closed or closing
-  stale_handle,          // a ConnId names a connection that has gone
+  queue_full,            // a fixed-capacity queue (output segments, post ring) is full
+  timed_out,             // idle, read, write, close or connect timeout
+  closed,                // the connection (or loop) is closed or closing; an abort's default
   shutting_down,         // the runtime is draining
-  protocol_error,        // the connection's protocol rejected the peer's bytes
+  listener_limit,        // Loop::kMaxListeners services on one loop
 };
 
 const std::error_category& platform_category() noexcept;

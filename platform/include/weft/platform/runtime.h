@@ -26,6 +26,7 @@
 #include <weft/platform/config.h>
 #include <weft/platform/loop.h>
 #include <weft/platform/result.h>
+#include <weft/platform/shared_buffers.h>
 #include <weft/platform/stats.h>
 
 namespace weft::platform {
@@ -63,6 +64,10 @@ class Runtime {
   [[nodiscard]] BackendKind backend_kind() const noexcept;
   // Sum over workers (any thread).
   [[nodiscard]] StatsSnapshot stats() const noexcept;
+  // The runtime's shared buffers (Config::shared_buffers of them), or nullptr when none.
+  [[nodiscard]] SharedBuffers* shared() noexcept {
+    return shared_.count() != 0 ? &shared_ : nullptr;
+  }
 
  private:
   struct Startup;
@@ -71,7 +76,9 @@ class Runtime {
   void close_listen_fds() noexcept;
 
   Config cfg_;
+  SharedBuffers shared_;  // before loops_: outlives every queue that references it
   std::vector<Service> services_;
+  std::vector<bool> hand_off_;                // [service]
   std::vector<std::vector<int>> listen_fds_;  // [worker][service] until a loop owns it
   std::unique_ptr<Startup> startup_;
   std::vector<Address> bound_;

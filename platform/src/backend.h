@@ -1,4 +1,5 @@
-// platform::Backend — the one completion interface, with io_uring and epoll implementations.
+// detail::Backend (private) — the one completion interface, with io_uring and epoll
+// implementations.
 //
 // Upper layers (Loop) see a proactor: they submit accept / recv / send / connect / eventfd
 // watches tagged with a 64-bit user_data and later receive one Completion per result. The
@@ -25,7 +26,7 @@
 #include <weft/platform/config.h>
 #include <weft/platform/result.h>
 
-namespace weft::platform {
+namespace weft::platform::detail {
 
 enum class Op : std::uint8_t { none = 0, accept, recv, send, connect, wake, cancel };
 
@@ -107,7 +108,4 @@ struct BackendChoice {
 // backend_unavailable (uring asked for and refused; reason logged), or errno from epoll.
 [[nodiscard]] Result<BackendChoice> make_backend(const BackendOptions& options) noexcept;
 
-// Whether this build includes the io_uring backend (WEFT_WITH_URING).
-[[nodiscard]] bool uring_compiled_in() noexcept;
-
-}  // namespace weft::platform
+}  // namespace weft::platform::detail

@@ -89,7 +89,11 @@ void block_termination_signals() noexcept;
 int wait_for_termination_signal() noexcept;
 
 // Creates a listening TCP or Unix socket (non-blocking, close-on-exec, SO_REUSEADDR, and
-// SO_REUSEPORT when asked). Errors: errno of socket/bind/listen.
+// SO_REUSEPORT when asked). A Unix path that already exists is probed with connect() first:
+// a stale socket (refused) is removed; a socket a running server owns (connected, or backlog
+// full) and anything that is not a socket (file, symlink) are left alone and give EADDRINUSE,
+// logged with the path. Abstract names (unix:@name) have no file. Errors: EADDRINUSE, errno of
+// socket/bind/listen (or of the probe, e.g. EACCES).
 [[nodiscard]] Result<int> listen_socket(const Address& addr, bool reuseport, int backlog) noexcept;
 
 }  // namespace weft::platform

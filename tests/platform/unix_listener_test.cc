@@ -1,0 +1,210 @@
+// Unix-domain listeners in the Runtime, on both backends: the socket file's life cycle
+// (a stale file is replaced, a live server's file or a non-socket file is never touched, the
+// file goes away at stop unless a newer server owns the path) and the accept hand-off that a
+// Unix service needs (its single listener) without dragging SO_REUSEPORT TCP listeners in.
+#include <gtest/gtest.h>
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <weft/platform/runtime.h>
+
+#include "echo_service.h"
+#include "temp_dir.h"
+#include "test_net.h"
+
+namespace weft::platform {
+namespace {
+
+using test::connect_to;
+using test::eventually;
+
+Config small_config(BackendKind kind) {
+  Config cfg;
+  cfg.backend = kind;
+  cfg.workers = 1;
+  cfg.max_connections = 32;
+  cfg.recv_buffers = 32;
+  cfg.send_buffers = 32;
+  cfg.buffer_size = 4096;
+  cfg.drain_timeout_ms = 1000;
+  return cfg;
+}
+
+Service echo_service(const Address& a) {
+  return {a, [](Loop& loop) { return examples::make_echo_factory(loop, {}); }};
+}
+
+// One framed echo round trip on a blocking client socket.
+bool echo_once(int fd, std::uint8_t seed) {
+  auto f = test::make_frame(100, seed);
+  std::vector<std::uint8_t> in(f.size());
+  return test::write_all(fd, f.data(), f.size()) && test::read_exact(fd, in.data(), in.size()) &&
+         in == f;
+}
+
+// Connects, echoes once and closes; false if any step failed.
+bool serves(const Address& a) {
+  int fd = connect_to(a, 3000);
+  if (fd < 0) {
+    return false;
+  }
+  const bool ok = echo_once(fd, 7);
+  ::close(fd);
+  return ok;
+}
+
+struct FileId {
+  dev_t dev = 0;
+  ino_t ino = 0;
+  mode_t mode = 0;
+  bool exists = false;
+  friend bool operator==(const FileId&, const FileId&) = default;
+};
+
+FileId file_id(const std::string& path) {
+  struct stat st;
+  if (::lstat(path.c_str(), &st) != 0) {
+    return {};
+  }
+  return {st.st_dev, st.st_ino, st.st_mode, true};
+}
+
+// A socket bound at path and then closed without unlinking: what a crashed server leaves.
+void make_stale_socket(const Address& a) {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::bind(fd, a.sockaddr_ptr(), a.length()), 0) << std::strerror(errno);
+  ASSERT_EQ(::listen(fd, 4), 0);
+  ::close(fd);
+}
+
+class UnixListenerTest : public ::testing::TestWithParam<BackendKind> {
+ protected:
+  void SetUp() override {
+    std::string why;
+    if (GetParam() == BackendKind::uring && !test::uring_usable(&why)) {
+      GTEST_SKIP() << "io_uring unavailable here: " << why;
+    }
+    ASSERT_TRUE(dir_.ok());
+    path_ = dir_.file("svc.sock");
+    auto a = Address::parse("unix:" + path_);
+    ASSERT_TRUE(a.ok());
+    addr_ = a.value();
+  }
+  void TearDown() override {
+    for (int fd : fds_) {
+      ::close(fd);
+    }
+  }
+
+  Result<void> start(Runtime& rt, Config cfg, const Address& a) {
+    std::vector<Service> services;
+    services.push_back(echo_service(a));
+    return rt.start(cfg, std::move(services));
+  }
+
+  test::TempDir dir_;
+  std::string path_;
+  Address addr_;
+  std::vector<int> fds_;
+};
+
+TEST_P(UnixListenerTest, StaleSocketFileIsReplacedAndServed) {
+  make_stale_socket(addr_);
+  ASSERT_TRUE(S_ISSOCK(file_id(path_).mode));
+  ASSERT_LT(connect_to(addr_, 500), 0);  // nobody listens: ECONNREFUSED
+  Runtime rt;
+  auto r = start(rt, small_config(GetParam()), addr_);
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  EXPECT_TRUE(serves(addr_));
+  rt.stop(10);
+  rt.wait();
+}
+
+TEST_P(UnixListenerTest, LiveServerKeepsItsSocketAndStartFailsWithAddressInUse) {
+  Runtime live;
+  auto r = start(live, small_config(GetParam()), addr_);
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  const FileId before = file_id(path_);
+  ASSERT_TRUE(before.exists);
+
+  Runtime second;
+  auto r2 = start(second, small_config(GetParam()), addr_);
+  ASSERT_FALSE(r2.ok()) << "a second server took over a live server's socket";
+  EXPECT_EQ(r2.error(), std::error_code(EADDRINUSE, std::system_category()))
+      << r2.error().message();
+  EXPECT_EQ(file_id(path_), before) << "the live server's socket file was replaced";
+  EXPECT_TRUE(serves(addr_)) << "the live server no longer gets connections";
+  live.stop(10);
+  live.wait();
+}
+
+TEST_P(UnixListenerTest, LiveListenerWithAFullBacklogIsNotStale) {
+  // A live server that is slow to accept: a probe connect() gets EAGAIN, not ECONNREFUSED.
+  int lfd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(lfd, 0);
+  fds_.push_back(lfd);
+  ASSERT_EQ(::bind(lfd, addr_.sockaddr_ptr(), addr_.length()), 0);
+  ASSERT_EQ(::listen(lfd, 0), 0);
+  bool full = false;
+  for (int i = 0; i < 64 && !full; ++i) {
+    int c = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    ASSERT_GE(c, 0);
+    fds_.push_back(c);
+    if (::connect(c, addr_.sockaddr_ptr(), addr_.length()) != 0) {
+      ASSERT_EQ(errno, EAGAIN);
+      full = true;
+    }
+  }
+  ASSERT_TRUE(full);
+  const FileId before = file_id(path_);
+  Runtime rt;
+  auto r = start(rt, small_config(GetParam()), addr_);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error(), std::error_code(EADDRINUSE, std::system_category()));
+  EXPECT_EQ(file_id(path_), before);
+}
+
+TEST_P(UnixListenerTest, RegularFileAtThePathIsNeverRemoved) {
+  std::FILE* f = std::fopen(path_.c_str(), "w");
+  ASSERT_NE(f, nullptr);
+  std::fputs("precious", f);
+  std::fclose(f);
+  const FileId before = file_id(path_);
+  Runtime rt;
+  auto r = start(rt, small_config(GetParam()), addr_);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error(), std::error_code(EADDRINUSE, std::system_category()));
+  EXPECT_EQ(file_id(path_), before);
+}
+
+TEST_P(UnixListenerTest, SymlinkAtThePathIsNeverRemoved) {
+  // Even when it points at a stale socket: the link is not ours to delete.
+  auto target = Address::parse("unix:" + dir_.file("target.sock"));
+  ASSERT_TRUE(target.ok());
+  make_stale_socket(target.value());
+  ASSERT_EQ(::symlink(dir_.file("target.sock").c_str(), path_.c_str()), 0);
+  const FileId before = file_id(path_);
+  Runtime rt;
+  auto r = start(rt, small_config(GetParam()), addr_);
+  ASSERT_FALSE(r.ok()) << "the symlink was unlinked and replaced";
+  EXPECT_EQ(r.error(), std::error_code(EADDRINUSE, std::system_category()));
+  EXPECT_EQ(file_id(path_), before);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, UnixListenerTest,
+                         ::testing::Values(BackendKind::uring, BackendKind::epoll),
+                         test::BackendName());
+
+}  // namespace
+}  // namespace weft::platform

@@ -214,9 +214,15 @@ Result<void> Runtime::start(const Config& cfg, std::vector<Service> services) {
         addr.format(text, sizeof text);
         log(LogLevel::error, "cannot listen on %s: %s", text, fd.error().message().c_str());
         close_listen_fds();
+        remove_unix_files();
         return fail(fd.error());
       }
       listen_fds_[w][s] = fd.value();
+      struct stat st;
+      if (const char* path = unix_path(addr); path != nullptr && ::lstat(path, &st) == 0) {
+        // Right after bind(): the inode that proves, at stop, that the file is still ours.
+        unix_files_.push_back({path, st.st_dev, st.st_ino});
+      }
       if (w == 0) {
         if (auto local = Address::local_of(fd.value())) {
           addr = local.value();  // port 0 -> the port the kernel chose, for every worker
@@ -338,6 +344,19 @@ void Runtime::wait() noexcept {
     pthread_join(t, nullptr);
   }
   threads_.clear();
+  remove_unix_files();
+}
+
+void Runtime::remove_unix_files() noexcept {
+  for (const UnixFile& f : unix_files_) {
+    struct stat st;
+    // Another server may have replaced the path since (after removing ours): leave its file.
+    if (::lstat(f.path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode) && st.st_dev == f.dev &&
+        st.st_ino == f.ino) {
+      ::unlink(f.path.c_str());
+    }
+  }
+  unix_files_.clear();
 }
 
 BackendKind Runtime::backend_kind() const noexcept {

@@ -202,6 +202,61 @@ TEST_P(UnixListenerTest, SymlinkAtThePathIsNeverRemoved) {
   EXPECT_EQ(file_id(path_), before);
 }
 
+TEST_P(UnixListenerTest, SocketFileIsRemovedAtStop) {
+  {
+    Runtime rt;
+    auto r = start(rt, small_config(GetParam()), addr_);
+    ASSERT_TRUE(r.ok()) << r.error().message();
+    ASSERT_TRUE(serves(addr_));
+    rt.stop(10);
+    rt.wait();
+    EXPECT_FALSE(file_id(path_).exists) << "wait() left the socket file behind";
+  }
+  {
+    // The destructor alone (no stop/wait) also cleans up.
+    Runtime rt;
+    auto r = start(rt, small_config(GetParam()), addr_);
+    ASSERT_TRUE(r.ok()) << r.error().message();
+    ASSERT_TRUE(serves(addr_));
+  }
+  EXPECT_FALSE(file_id(path_).exists) << "~Runtime() left the socket file behind";
+}
+
+TEST_P(UnixListenerTest, NewerServersSocketIsNotRemovedAtStop) {
+  Runtime old_server;
+  auto r = start(old_server, small_config(GetParam()), addr_);
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  // A newer server replaced the path (an operator removed the file and started another).
+  ASSERT_EQ(::unlink(path_.c_str()), 0);
+  int newer = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(newer, 0);
+  fds_.push_back(newer);
+  ASSERT_EQ(::bind(newer, addr_.sockaddr_ptr(), addr_.length()), 0);
+  ASSERT_EQ(::listen(newer, 4), 0);
+  const FileId newer_id = file_id(path_);
+  old_server.stop(10);
+  old_server.wait();
+  EXPECT_EQ(file_id(path_), newer_id) << "stop removed a socket this runtime did not create";
+  int c = connect_to(addr_, 1000);
+  EXPECT_GE(c, 0) << "the newer server is unreachable";
+  ::close(c);
+}
+
+TEST_P(UnixListenerTest, AbstractAddressStartsAndRestarts) {
+  std::random_device rd;
+  auto a =
+      Address::parse("unix:@weft-test-" + std::to_string(::getpid()) + "-" + std::to_string(rd()));
+  ASSERT_TRUE(a.ok());
+  for (int round = 0; round < 2; ++round) {
+    Runtime rt;
+    auto r = start(rt, small_config(GetParam()), a.value());
+    ASSERT_TRUE(r.ok()) << r.error().message();
+    EXPECT_TRUE(serves(a.value()));
+    rt.stop(10);
+    rt.wait();
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, UnixListenerTest,
                          ::testing::Values(BackendKind::uring, BackendKind::epoll),
                          test::BackendName());

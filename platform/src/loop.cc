@@ -331,9 +331,10 @@ Result<std::uint32_t> Loop::add_service(HandlerFactory& factory) noexcept {
   return i;
 }
 
-void Loop::set_accept_targets(std::span<Loop* const> targets) noexcept {
-  accept_targets_ = targets.data();
-  n_accept_targets_ = static_cast<std::uint32_t>(targets.size());
+void Loop::set_accept_targets(std::uint32_t service, std::span<Loop* const> targets) noexcept {
+  if (service < kMaxListeners) {
+    listeners_[service].targets = targets;
+  }
 }
 
 void Loop::arm_accept(std::uint32_t li) noexcept {
@@ -599,8 +600,8 @@ void Loop::on_accept(std::uint32_t li, const Completion& cq) noexcept {
     const int fd = cq.result;
     if (l.closing) {
       ::close(fd);
-    } else if (n_accept_targets_ != 0) {
-      Loop* target = accept_targets_[next_target_++ % n_accept_targets_];
+    } else if (!l.targets.empty()) {
+      Loop* target = l.targets[l.next_target++ % l.targets.size()];
       if (target == this) {
         open_accepted(fd, li);
       } else if (!post(*target,

@@ -293,14 +293,14 @@ Result<void> Runtime::start(const Config& cfg, std::vector<Service> services) {
     for (std::uint32_t w = 0; w < n; ++w) {
       loops_[w]->connect_rings(loop_ptrs_, ring_to_[w], ring_from_[w]);
     }
-    // Round-robin: worker 0's listeners hand connections to every worker in turn (Unix
-    // sockets always, since they have a single listener).
-    bool any_single = cfg.accept_mode == AcceptMode::round_robin;
-    for (const auto& s : services_) {
-      any_single = any_single || s.address.is_unix();
-    }
-    if (any_single) {
-      loops_[0]->set_accept_targets(loop_ptrs_);
+    // Round-robin: worker 0's listener hands connections to every worker in turn, for all
+    // services in AcceptMode::round_robin and for Unix services always (they have a single
+    // listener). SO_REUSEPORT listeners keep what they accept: the kernel spread it already.
+    // Service s is listener s on every loop (registered in the same order).
+    for (std::uint32_t s = 0; s < services_.size(); ++s) {
+      if (cfg.accept_mode == AcceptMode::round_robin || services_[s].address.is_unix()) {
+        loops_[0]->set_accept_targets(s, loop_ptrs_);
+      }
     }
   }
   {

@@ -257,6 +257,47 @@ TEST_P(UnixListenerTest, AbstractAddressStartsAndRestarts) {
   }
 }
 
+TEST_P(UnixListenerTest, ReusePortHandsOffOnlyTheUnixListener) {
+  Config cfg = small_config(GetParam());
+  cfg.workers = 2;
+  cfg.accept_mode = AcceptMode::reuseport;
+  std::vector<Service> services;
+  services.push_back(echo_service(Address::loopback_v4(0)));
+  services.push_back(echo_service(addr_));
+  Runtime rt;
+  auto r = rt.start(cfg, std::move(services));
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  const Address tcp = rt.local_address(0);
+
+  // TCP: each worker has its own SO_REUSEPORT listener and keeps what it accepts.
+  std::vector<int> fds;
+  for (int i = 0; i < 16; ++i) {
+    fds.push_back(connect_to(tcp));
+    ASSERT_GE(fds.back(), 0);
+    ASSERT_TRUE(echo_once(fds.back(), static_cast<std::uint8_t>(i)));
+  }
+  ASSERT_TRUE(eventually([&] { return rt.stats().accepted == 16; }));
+  const auto w0 = rt.worker(0).stats().snapshot();
+  const auto w1 = rt.worker(1).stats().snapshot();
+  EXPECT_EQ(w0.posts + w1.posts, 0u) << "TCP connections were handed off between workers";
+
+  // Unix: worker 0's single listener hands connections out in turn, starting with itself.
+  for (int i = 0; i < 8; ++i) {
+    fds.push_back(connect_to(addr_));
+    ASSERT_GE(fds.back(), 0);
+    ASSERT_TRUE(echo_once(fds.back(), static_cast<std::uint8_t>(i)));
+  }
+  EXPECT_TRUE(eventually([&] { return rt.stats().accepted == 24; }));
+  EXPECT_EQ(rt.worker(0).stats().snapshot().accepted - w0.accepted, 4u);
+  EXPECT_EQ(rt.worker(1).stats().snapshot().accepted - w1.accepted, 4u);
+  EXPECT_EQ(rt.worker(1).stats().snapshot().posts, 4u);
+  for (int fd : fds) {
+    ::close(fd);
+  }
+  rt.stop(10);
+  rt.wait();
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, UnixListenerTest,
                          ::testing::Values(BackendKind::uring, BackendKind::epoll),
                          test::BackendName());

@@ -213,9 +213,10 @@ class Loop {
   [[nodiscard]] Result<std::uint32_t> add_listener(int fd, HandlerFactory& factory) noexcept;
   // Registers a service this loop serves without listening (round-robin accept targets).
   [[nodiscard]] Result<std::uint32_t> add_service(HandlerFactory& factory) noexcept;
-  // With round-robin accept, the listener hands connections to these loops in turn
-  // (including itself when listed). Set before run().
-  void set_accept_targets(std::span<Loop* const> targets) noexcept;
+  // Round-robin hand-off for one listener: the listener of `service` (an add_listener index)
+  // hands each connection to these loops in turn (including itself when listed); listeners
+  // without targets keep what they accept. targets must outlive the Loop. Set before run().
+  void set_accept_targets(std::uint32_t service, std::span<Loop* const> targets) noexcept;
 
   // Outbound connection; the factory's handler sees on_open or on_close(error) (timed_out
   // after Config::connect_timeout_ms). Errors: connection_limit, errno from socket().
@@ -265,6 +266,8 @@ class Loop {
     HandlerFactory* factory = nullptr;
     bool armed = false;
     bool closing = false;
+    std::span<Loop* const> targets;  // round-robin hand-off; empty: keep every connection
+    std::uint32_t next_target = 0;
     TimerNode retry;  // re-arm after EMFILE/ENFILE
   };
   static constexpr std::uint32_t kMaxListeners = 8;
@@ -347,9 +350,6 @@ class Loop {
   PostRing* const* ring_from_ = nullptr;
   std::uint32_t n_loops_ = 0;
   std::uint64_t wake_mask_[4] = {};  // loops to wake at the end of this iteration (<= 256)
-  Loop* const* accept_targets_ = nullptr;
-  std::uint32_t n_accept_targets_ = 0;
-  std::uint32_t next_target_ = 0;
 };
 
 // Defined inline, after Conn, so that Handler has no key function: code built with RTTI

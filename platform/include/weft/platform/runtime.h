@@ -9,7 +9,9 @@
 //
 // Accept distribution: AcceptMode::reuseport gives each worker its own SO_REUSEPORT
 // listener; AcceptMode::round_robin gives worker 0 the only listener and it hands each
-// connection to the next worker through the rings.
+// connection to the next worker through the rings. A Unix service always has one listener
+// (SO_REUSEPORT does not balance AF_UNIX) and hands off in either mode; the hand-off is per
+// listener, so its TCP neighbours under reuseport keep what they accept.
 //
 // Shutdown: stop(drain_ms) asks every worker to stop accepting, lets handlers finish
 // (Handler::on_drain), aborts what is left after drain_ms and ends the threads; wait() joins

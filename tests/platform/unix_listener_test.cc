@@ -4,6 +4,7 @@
 // Unix service needs (its single listener) without dragging SO_REUSEPORT TCP listeners in.
 #include <gtest/gtest.h>
 
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -25,8 +26,36 @@
 namespace weft::platform {
 namespace {
 
-using test::connect_to;
 using test::eventually;
+
+// test::connect_to() that survives EINTR: a blocking connect() interrupted by a signal (seen
+// here under --gtest_repeat with two-worker runtimes) carries on in the background, so wait
+// for its outcome instead of reporting a failure. -1 when it did not connect in time.
+int connect_to(const Address& a, int timeout_ms = 5000) {
+  int fd = ::socket(a.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    return -1;
+  }
+  test::set_timeouts(fd, timeout_ms);
+  if (::connect(fd, a.sockaddr_ptr(), a.length()) != 0) {
+    bool connected = false;
+    if (errno == EINTR) {
+      pollfd p{fd, POLLOUT, 0};
+      int n;
+      do {
+        n = ::poll(&p, 1, timeout_ms);
+      } while (n < 0 && errno == EINTR);
+      sockaddr_storage peer;
+      socklen_t len = sizeof peer;
+      connected = n == 1 && ::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len) == 0;
+    }
+    if (!connected) {
+      ::close(fd);
+      return -1;
+    }
+  }
+  return fd;
+}
 
 Config small_config(BackendKind kind) {
   Config cfg;

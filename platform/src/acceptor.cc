@@ -71,7 +71,7 @@ void Acceptor::adopt(Loop& target, const Post& p) noexcept {
 }
 
 void Acceptor::hand_off(int fd, std::uint32_t service) noexcept {
-  Loop* target = targets_[next_target_++ % n_targets_];
+  Loop* target = targets_[listeners_[service].next_target++ % n_targets_];
   if (target == &loop_) {
     loop_.open_accepted(fd, service);
     return;

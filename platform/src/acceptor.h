@@ -52,6 +52,7 @@ class Acceptor {
     bool armed = false;
     bool closing = false;
     bool hand_off = false;
+    std::uint32_t next_target = 0;  // per listener: two hand-off services alternating stay even
     TimerNode retry;  // re-arm after EMFILE/ENFILE/ENOMEM
   };
   void arm(std::uint32_t li) noexcept;
@@ -64,7 +65,6 @@ class Acceptor {
   std::uint32_t n_services_ = 0;
   Loop* const* targets_ = nullptr;
   std::uint32_t n_targets_ = 0;
-  std::uint32_t next_target_ = 0;
 };
 
 }  // namespace weft::platform::detail

@@ -81,10 +81,13 @@ class EpollBackend final : public Backend {
     FdState& s = state(fd, ud);
     if (::connect(fd, addr->sockaddr_ptr(), addr->length()) == 0) {
       push({ud, 0, kNoBuf, false});
-    } else if (errno == EINPROGRESS || errno == EAGAIN) {
+    } else if (errno == EINPROGRESS) {
       s.writable = false;
       s.connect_ud = ud;
     } else {
+      // EAGAIN is not "in progress": on AF_UNIX it means the listener's backlog is full
+      // (refused for now) and the socket stays unconnected; on TCP, no local port or route
+      // entry was free. Either way no writable edge will ever mean "connected".
       push({ud, -errno, kNoBuf, false});
     }
   }
@@ -241,6 +244,35 @@ class EpollBackend final : public Backend {
     return n;
   }
 
+  // The outcome of a pending connect once its socket polls writable: 0 or an errno.
+  // SO_ERROR 0 alone does not prove a connection: an unconnected socket also polls as
+  // EPOLLOUT|EPOLLHUP (AF_UNIX does from the start), so the peer's name must exist too.
+  static int connect_result(int fd) noexcept {
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) {
+      return errno;
+    }
+    if (err != 0) {
+      return err;
+    }
+    sockaddr_storage peer;
+    socklen_t peer_len = sizeof peer;
+    if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_len) == 0) {
+      return 0;
+    }
+    if (errno != ENOTCONN) {
+      return errno;
+    }
+    // Not connected: the error may have been posted since SO_ERROR was read; else the
+    // connect attempt simply went nowhere.
+    len = sizeof err;
+    if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err != 0) {
+      return err;
+    }
+    return ECONNREFUSED;
+  }
+
   std::size_t run_slot(FdState& s, std::span<Completion> out) noexcept {
     std::size_t n = 0;
     if (s.watch_ud != 0 && s.readable) {
@@ -253,12 +285,7 @@ class EpollBackend final : public Backend {
       }
     }
     if (s.connect_ud != 0 && s.writable) {
-      int err = 0;
-      socklen_t len = sizeof err;
-      if (::getsockopt(s.fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) {
-        err = errno;
-      }
-      out[n++] = {s.connect_ud, -err, kNoBuf, false};
+      out[n++] = {s.connect_ud, -connect_result(s.fd), kNoBuf, false};
       s.connect_ud = 0;
     }
     if (s.send_ud != 0 && s.writable) {

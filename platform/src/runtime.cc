@@ -17,22 +17,63 @@
 namespace weft::platform {
 namespace {
 
-// A stale Unix socket file from an earlier run would make bind() fail with EADDRINUSE.
-// Remove it only when it really is a socket (never a regular file someone named by mistake).
-void remove_stale_unix_socket(const Address& addr) {
-  const auto* un = reinterpret_cast<const sockaddr_un*>(addr.sockaddr_ptr());
-  if (un->sun_path[0] == '\0') {
-    return;  // abstract namespace: nothing on disk
+// The file a Unix address names, or nullptr (not AF_UNIX, or the abstract namespace).
+const char* unix_path(const Address& addr) noexcept {
+  if (!addr.is_unix()) {
+    return nullptr;
   }
+  const auto* un = reinterpret_cast<const sockaddr_un*>(addr.sockaddr_ptr());
+  return un->sun_path[0] == '\0' ? nullptr : un->sun_path;
+}
+
+// Before bind(): a socket file left by an earlier run would make bind() fail with
+// EADDRINUSE, but the file may as well belong to a server that is running now. Probe it:
+// ECONNREFUSED means no socket is bound to that inode any more (stale: remove it); a connect
+// that succeeds or finds the backlog full (EAGAIN) means a live server owns it. A path that
+// is not a socket (a regular file, a symlink) is never removed. The probe's connection, if
+// the live server accepts it, carries no bytes and is closed at once. Races: a server that
+// starts between the probe and the unlink loses its file; only a lock file could close that.
+Result<void> prepare_unix_path(const Address& addr) noexcept {
+  const char* path = unix_path(addr);
   struct stat st;
-  if (::stat(un->sun_path, &st) == 0 && S_ISSOCK(st.st_mode)) {
-    ::unlink(un->sun_path);
+  if (path == nullptr || ::lstat(path, &st) != 0) {
+    return {};  // abstract (bind() reports a live owner), or nothing there: bind() decides
+  }
+  if (!S_ISSOCK(st.st_mode)) {
+    log(LogLevel::error, "unix:%s exists and is not a socket; not removing it", path);
+    return fail_errno(EADDRINUSE);
+  }
+  const int probe = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (probe < 0) {
+    return fail_errno(errno);
+  }
+  const int e = ::connect(probe, addr.sockaddr_ptr(), addr.length()) == 0 ? 0 : errno;
+  ::close(probe);
+  switch (e) {
+    case ECONNREFUSED:
+      if (::unlink(path) != 0 && errno != ENOENT) {
+        return fail_errno(errno);
+      }
+      log(LogLevel::info, "unix:%s: removed a stale socket file", path);
+      return {};
+    case ENOENT:
+      return {};  // removed meanwhile
+    case 0:
+    case EAGAIN:      // a live listener with a full backlog
+    case EPROTOTYPE:  // a live socket of another type (datagram, seqpacket)
+      log(LogLevel::error, "unix:%s is in use by a running server; not removing it", path);
+      return fail_errno(EADDRINUSE);
+    default:
+      return fail_errno(e);  // EACCES and the like: not ours to judge
   }
 }
 
 }  // namespace
 
 Result<int> listen_socket(const Address& addr, bool reuseport, int backlog) noexcept {
+  if (auto r = prepare_unix_path(addr); !r) {
+    return fail(r.error());
+  }
   int fd = ::socket(addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
     return fail_errno(errno);
@@ -48,8 +89,6 @@ Result<int> listen_socket(const Address& addr, bool reuseport, int backlog) noex
     if (addr.family() == AF_INET6) {
       ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
     }
-  } else {
-    remove_stale_unix_socket(addr);
   }
   if (::bind(fd, addr.sockaddr_ptr(), addr.length()) != 0 || ::listen(fd, backlog) != 0) {
     const int e = errno;
@@ -189,9 +228,15 @@ Result<void> Runtime::start(const Config& cfg, std::vector<Service> services) {
         addr.format(text, sizeof text);
         log(LogLevel::error, "cannot listen on %s: %s", text, fd.error().message().c_str());
         close_listen_fds();
+        remove_unix_files();
         return fail(fd.error());
       }
       listen_fds_[w][s] = fd.value();
+      struct stat st;
+      if (const char* path = unix_path(addr); path != nullptr && ::lstat(path, &st) == 0) {
+        // Right after bind(): the inode that proves, at stop, that the file is still ours.
+        unix_files_.push_back({path, st.st_dev, st.st_ino});
+      }
       if (w == 0) {
         if (auto local = Address::local_of(fd.value())) {
           addr = local.value();  // port 0 -> the port the kernel chose, for every worker
@@ -262,6 +307,8 @@ Result<void> Runtime::start(const Config& cfg, std::vector<Service> services) {
     for (std::uint32_t w = 0; w < n; ++w) {
       loops_[w]->connect_rings(loop_ptrs_, ring_to_[w], ring_from_[w]);
     }
+    // Worker 0's hand-off listeners (hand_off_) give connections to every worker in turn;
+    // SO_REUSEPORT listeners keep what they accept: the kernel spread it already.
     if (any_hand_off) {
       loops_[0]->set_accept_targets(loop_ptrs_);
     }
@@ -314,6 +361,19 @@ void Runtime::wait() noexcept {
       l->discard_posts();
     }
   }
+  remove_unix_files();
+}
+
+void Runtime::remove_unix_files() noexcept {
+  for (const UnixFile& f : unix_files_) {
+    struct stat st;
+    // Another server may have replaced the path since (after removing ours): leave its file.
+    if (::lstat(f.path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode) && st.st_dev == f.dev &&
+        st.st_ino == f.ino) {
+      ::unlink(f.path.c_str());
+    }
+  }
+  unix_files_.clear();
 }
 
 BackendKind Runtime::backend_kind() const noexcept {

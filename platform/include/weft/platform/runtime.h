@@ -9,17 +9,22 @@
 //
 // Accept distribution: AcceptMode::reuseport gives each worker its own SO_REUSEPORT
 // listener; AcceptMode::round_robin gives worker 0 the only listener and it hands each
-// connection to the next worker through the rings.
+// connection to the next worker through the rings. A Unix service always has one listener
+// (SO_REUSEPORT does not balance AF_UNIX) and hands off in either mode; the hand-off is per
+// listener, so its TCP neighbours under reuseport keep what they accept.
 //
 // Shutdown: stop(drain_ms) asks every worker to stop accepting, lets handlers finish
 // (Handler::on_drain), aborts what is left after drain_ms and ends the threads; wait() joins
-// them. Signals: call block_termination_signals() first thing in main() (workers inherit the
-// mask), then wait_for_termination_signal() on the main thread.
+// them and then removes the Unix socket files start() created, each only while its path
+// still names that socket (same device and inode), so a newer server's file is left alone. Signals:
+// call block_termination_signals() first thing in main() (workers inherit the mask), then
+// wait_for_termination_signal() on the main thread.
 #pragma once
 
 #include <pthread.h>
 #include <functional>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include <weft/platform/address.h>
@@ -51,7 +56,8 @@ class Runtime {
 
   // Any thread, any number of times; returns at once. drain_ms 0 = Config::drain_timeout_ms.
   void stop(std::uint32_t drain_ms = 0) noexcept;
-  // Joins the workers (after stop(), or after they ended on their own).
+  // Joins the workers (after stop(), or after they ended on their own), then removes the
+  // socket files of Unix services (see the shutdown note above). The destructor does both.
   void wait() noexcept;
 
   // The address service i listens on (its port resolved when 0 was asked for).
@@ -74,6 +80,14 @@ class Runtime {
   struct WorkerArgs;
   static void* worker_main(void* arg) noexcept;
   void close_listen_fds() noexcept;
+  void remove_unix_files() noexcept;
+
+  // A socket file bound by start(), identified as bind() left it.
+  struct UnixFile {
+    std::string path;
+    std::uint64_t dev = 0;
+    std::uint64_t ino = 0;
+  };
 
   Config cfg_;
   SharedBuffers shared_;  // before loops_: outlives every queue that references it
@@ -82,6 +96,7 @@ class Runtime {
   std::vector<std::vector<int>> listen_fds_;  // [worker][service] until a loop owns it
   std::unique_ptr<Startup> startup_;
   std::vector<Address> bound_;
+  std::vector<UnixFile> unix_files_;  // removed by wait()
   std::vector<std::unique_ptr<Loop>> loops_;
   std::vector<std::vector<std::unique_ptr<HandlerFactory>>> factories_;  // [worker][service]
   std::vector<std::unique_ptr<PostRing>> rings_;                         // [from * n + to]
@@ -96,7 +111,11 @@ void block_termination_signals() noexcept;
 int wait_for_termination_signal() noexcept;
 
 // Creates a listening TCP or Unix socket (non-blocking, close-on-exec, SO_REUSEADDR, and
-// SO_REUSEPORT when asked). Errors: errno of socket/bind/listen.
+// SO_REUSEPORT when asked). A Unix path that already exists is probed with connect() first:
+// a stale socket (refused) is removed; a socket a running server owns (connected, or backlog
+// full) and anything that is not a socket (file, symlink) are left alone and give EADDRINUSE,
+// logged with the path. Abstract names (unix:@name) have no file. Errors: EADDRINUSE, errno of
+// socket/bind/listen (or of the probe, e.g. EACCES).
 [[nodiscard]] Result<int> listen_socket(const Address& addr, bool reuseport, int backlog) noexcept;
 
 }  // namespace weft::platform

@@ -53,7 +53,7 @@ class Acceptor {
     bool closing = false;
     bool hand_off = false;
     std::uint32_t next_target = 0;  // per listener: two hand-off services alternating stay even
-    TimerNode retry;  // re-arm after EMFILE/ENFILE/ENOMEM
+    TimerNode retry;                // re-arm after EMFILE/ENFILE/ENOMEM
   };
   void arm(std::uint32_t li) noexcept;
   void hand_off(int fd, std::uint32_t service) noexcept;

@@ -26,6 +26,9 @@
 # server; the at most conns x inflight frames still in flight at the end are the same in
 # both runs and cancel). Under callgrind the server is the slow side, so every receive
 # holds many frames: the figure is for a saturated server.
+# io_uring under valgrind 3.19: it works, but an idle io_uring worker keeps valgrind's
+# thread lock, so after SIGTERM a small load ("poke", counted in pokes.txt) lets weft-echo's
+# main thread take the signal (see stop_server).
 #
 # Output, in --out: results.tsv and results.json (per server: msgs, Ir of both runs,
 # instructions per message, ratio to the baseline), top-<server>.txt (the --top functions by

@@ -13,7 +13,8 @@
 #   --servers LIST    comma list of weft-uring,weft-epoll,baseline,asio (default: all available)
 #   --out DIR         results directory (default: <build>/echo-compare)
 #   --port-base P     servers listen on P+1..P+4 (default 29400)
-# Environment: SERVER_CPU (0), LOAD_CPU (1).
+# Environment: SERVER_CPU (0), LOAD_CPU (1), PEERS_SRC (the peers harness's src/, for
+# echo_asio.cpp; default ../shared/peers/src from the repository root).
 #
 # Each run: the server starts pinned to SERVER_CPU in its own process group, weft-load pinned
 # to LOAD_CPU warms up, then measures msgs/s, RTT percentiles, its own CPU, the server's
@@ -38,7 +39,7 @@ OUT=""
 PORT_BASE=29400
 SERVER_CPU=${SERVER_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
-PEERS_SRC=${PEERS_SRC:-/work/shared/peers/src}
+PEERS_SRC=${PEERS_SRC:-$ROOT/../shared/peers/src}  # the peers harness, next to the repository
 
 die() { echo "run_echo_compare: $*" >&2; exit 2; }
 while [[ $# -gt 0 ]]; do

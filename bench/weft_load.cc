@@ -5,7 +5,8 @@
 //             [--duration 5] [--warmup 1] [--cpu N] [--backend auto|uring|epoll]
 //             [--max-msgs N] [--server-pid PID] [--server-core N] [--json]
 //
-// Protocol: frames of a 4-byte big-endian length + payload, echoed whole and in order.
+// Protocol: frames of a 4-byte big-endian length + payload, echoed whole and in order;
+// weft::frame writes the length prefix and splits the echoed stream (LengthPrefixDecoder).
 // Payload layout (size >= 16): bytes [0,8) the send time (CLOCK_MONOTONIC ns, the clock
 // behind std::chrono::steady_clock), [8,16) the connection's frame sequence number, then a
 // pattern that depends on the byte's offset and the connection. Round-trip time needs no
@@ -54,6 +55,9 @@
 #include <new>
 #include <string>
 
+#include <weft/frame/decoder.h>
+#include <weft/frame/encode.h>
+#include <weft/frame/length_prefix.h>
 #include <weft/platform/address.h>
 #include <weft/platform/config.h>
 #include <weft/platform/error.h>
@@ -214,7 +218,8 @@ struct Options {
 
 constexpr std::uint32_t kMaxFrame = 1u << 20;          // the echo peers' limit
 constexpr std::size_t kMaxBytesInFlight = 256u << 20;  // conns * inflight * frame
-constexpr std::size_t kHeader = 4 + 8 + 8;             // length, timestamp, sequence
+constexpr std::size_t kPrefix = weft::frame::kU32HeaderSize;
+constexpr std::size_t kHeader = kPrefix + 8 + 8;  // length, timestamp, sequence
 
 enum class Phase { connecting, running, closing };
 
@@ -260,30 +265,25 @@ std::byte pattern_byte(std::size_t j) noexcept {
   return static_cast<std::byte>((j * 31u + 7u) & 0xffu);
 }
 
-void put_be32(std::byte* p, std::uint32_t v) noexcept {
-  p[0] = static_cast<std::byte>(v >> 24);
-  p[1] = static_cast<std::byte>(v >> 16);
-  p[2] = static_cast<std::byte>(v >> 8);
-  p[3] = static_cast<std::byte>(v);
-}
-std::uint32_t get_be32(const std::byte* p) noexcept {
-  return (std::to_integer<std::uint32_t>(p[0]) << 24) |
-         (std::to_integer<std::uint32_t>(p[1]) << 16) |
-         (std::to_integer<std::uint32_t>(p[2]) << 8) | std::to_integer<std::uint32_t>(p[3]);
-}
-
 // ---- the connection handler ---------------------------------------------------------------------
 
 class LoadHandler final : public Handler {
  public:
-  explicit LoadHandler(State* st) : st_(st), assembly_(new std::byte[st->frame]) {}
+  // The decoder's limit is the payload size sent: a longer length prefix in an echo is an
+  // error found before any of its payload is buffered.
+  explicit LoadHandler(State* st)
+      : st_(st),
+        decoder_({.prefix = weft::frame::PrefixKind::u32_be, .max_frame_size = st->opt.size}),
+        assembly_(new std::byte[st->opt.size]) {
+    (void)decoder_.set_assembly({assembly_.get(), st->opt.size});  // == max_frame_size: ok
+  }
 
   void reset(Conn&) noexcept {
     index_ = st_->next_index++;
     pattern_ = st_->tmpl.get() + index_ % 256;
     tx_seq_ = rx_seq_ = 0;
     owed_ = 0;
-    asm_len_ = 0;
+    decoder_.reset();
     open_ = false;
     closing_ = false;
   }
@@ -301,36 +301,24 @@ class LoadHandler final : public Handler {
       return;  // draining at the end of the run: the rest is discarded unchecked
     }
     const std::uint64_t now = mono_ns();
-    const std::size_t frame = st_->frame;
-    const std::byte* p = in.bytes.data();
-    std::size_t n = in.bytes.size();
+    std::span<const std::byte> rest = in.bytes;
     std::uint32_t done = 0;
-    if (asm_len_ != 0) {  // a frame straddling receives: complete it in the assembly buffer
-      const std::size_t take = std::min(frame - asm_len_, n);
-      std::memcpy(assembly_.get() + asm_len_, p, take);
-      asm_len_ += take;
-      p += take;
-      n -= take;
-      if (asm_len_ < frame) {
+    // Frames whole in this receive are viewed in place; one straddling receives is assembled
+    // by the decoder in assembly_.
+    while (!rest.empty()) {
+      const weft::frame::Decoded d = decoder_.feed(rest);
+      rest = rest.subspan(d.consumed);
+      if (d.state == weft::frame::DecodeState::need_more) {
+        break;
+      }
+      if (d.state == weft::frame::DecodeState::error) {  // the only error: oversize
+        mismatch(c, 0, "a length prefix above the payload size sent");
         return;
       }
-      asm_len_ = 0;
-      if (!check(c, assembly_.get(), now)) {
+      if (!check(c, decoder_.frame(), now)) {
         return;
       }
       ++done;
-    }
-    while (n >= frame) {
-      if (!check(c, p, now)) {
-        return;
-      }
-      p += frame;
-      n -= frame;
-      ++done;
-    }
-    if (n != 0) {
-      std::memcpy(assembly_.get(), p, n);
-      asm_len_ = n;
     }
     owed_ += done;  // one new frame per frame echoed (also before the run phase begins)
     if (st_->phase != Phase::closing && now < st_->t_end) {
@@ -375,36 +363,41 @@ class LoadHandler final : public Handler {
   }
 
  private:
-  // Checks one echoed frame; records its round trip when it falls inside the window.
-  bool check(Conn& c, const std::byte* f, std::uint64_t now) noexcept {
-    const std::size_t frame = st_->frame;
+  // Checks one echoed payload (the decoder has taken its length prefix off); records its
+  // round trip when it falls inside the window. Byte offsets in reports count from the start
+  // of the frame, prefix included.
+  bool check(Conn& c, std::span<const std::byte> payload, std::uint64_t now) noexcept {
+    if (payload.size() != st_->opt.size) {
+      char what[64];
+      std::snprintf(what, sizeof what, "length %zu, expected %u", payload.size(), st_->opt.size);
+      mismatch(c, 0, what);
+      return false;
+    }
+    // The pattern after the timestamp and sequence: payload[16..) against pattern_[20..).
+    const std::byte* body = payload.data() + (kHeader - kPrefix);
+    const std::byte* want = pattern_ + kHeader;
+    const std::size_t body_len = st_->frame - kHeader;
     std::uint64_t sent;
     std::uint64_t seq;
-    std::memcpy(&sent, f + 4, 8);
-    std::memcpy(&seq, f + 12, 8);
-    const std::uint32_t len = get_be32(f);
-    if (len != st_->opt.size || seq != rx_seq_ || sent < st_->t_start || sent > now ||
-        std::memcmp(f + kHeader, pattern_ + kHeader, frame - kHeader) != 0) {
+    std::memcpy(&sent, payload.data(), 8);
+    std::memcpy(&seq, payload.data() + 8, 8);
+    if (seq != rx_seq_ || sent < st_->t_start || sent > now ||
+        std::memcmp(body, want, body_len) != 0) {
       std::size_t at = 0;
-      if (len != st_->opt.size) {
-        at = 0;
-      } else if (seq != rx_seq_) {
-        at = 12;
+      if (seq != rx_seq_) {
+        at = kPrefix + 8;
       } else if (sent < st_->t_start || sent > now) {
-        at = 4;
+        at = kPrefix;
       } else {
-        at = kHeader;
-        while (at < frame && f[at] == pattern_[at]) {
-          ++at;
+        std::size_t j = 0;
+        while (j < body_len && body[j] == want[j]) {
+          ++j;
         }
+        at = kHeader + j;
       }
-      st_->mismatch = true;
-      st_->note_error("connection %u: echoed frame %" PRIu64
-                      " differs from the frame sent at byte %zu "
-                      "(length %u, expected %u; sequence %" PRIu64 ")",
-                      index_, rx_seq_, at, len, st_->opt.size, seq);
-      closing_ = true;
-      c.abort(std::make_error_code(std::errc::bad_message));
+      char what[64];
+      std::snprintf(what, sizeof what, "sequence %" PRIu64, seq);
+      mismatch(c, at, what);
       return false;
     }
     ++rx_seq_;
@@ -416,13 +409,23 @@ class LoadHandler final : public Handler {
     return true;
   }
 
+  // An echoed frame differs from the one sent, first at frame byte `at`: a hard error.
+  void mismatch(Conn& c, std::size_t at, const char* what) noexcept {
+    st_->mismatch = true;
+    st_->note_error("connection %u: echoed frame %" PRIu64
+                    " differs from the frame sent at byte %zu (%s)",
+                    index_, rx_seq_, at, what);
+    closing_ = true;
+    c.abort(std::make_error_code(std::errc::bad_message));
+  }
+
   // Queues the frames owed (one per frame echoed, K at the start). Stops when the output
   // queue or the pool is full; the core calls on_writable when there is room again.
   void pump(Conn& c, std::uint64_t now) noexcept {
     const std::size_t frame = st_->frame;
     while (owed_ != 0) {
       std::byte head[kHeader];
-      put_be32(head, st_->opt.size);
+      weft::frame::encode_u32_header(std::span<std::byte, kPrefix>(head, kPrefix), st_->opt.size);
       std::memcpy(head + 4, &now, 8);
       std::memcpy(head + 12, &tx_seq_, 8);
       if (auto r = c.send_copy({head, kHeader}, {pattern_ + kHeader, frame - kHeader}); !r) {
@@ -441,13 +444,13 @@ class LoadHandler final : public Handler {
   }
 
   State* st_;
-  std::unique_ptr<std::byte[]> assembly_;
+  weft::frame::LengthPrefixDecoder decoder_;
+  std::unique_ptr<std::byte[]> assembly_;  // payload of a frame straddling receives
   const std::byte* pattern_ = nullptr;
   std::uint32_t index_ = 0;
   std::uint64_t tx_seq_ = 0;
   std::uint64_t rx_seq_ = 0;
   std::uint64_t owed_ = 0;
-  std::size_t asm_len_ = 0;
   bool open_ = false;
   bool closing_ = false;
 };

@@ -724,7 +724,8 @@ int main(int argc, char** argv) {
   // Pools sized so that a connection's K frames always fit in its output queue.
   platform::Config cfg;
   cfg.backend = o.backend;
-  cfg.max_connections = o.conns;
+  cfg.max_connections = 1;  // nothing listens here
+  cfg.outbound_connections = o.conns;
   cfg.buffer_size = 16 * 1024;
   const std::size_t segs = (per_conn + cfg.buffer_size - 1) / cfg.buffer_size + 2;
   cfg.max_out_iov = static_cast<std::uint32_t>(std::min<std::size_t>(1024, segs + 2));

@@ -54,12 +54,16 @@ void EchoHandler::on_data(Conn& c, BufView in) noexcept {
     return;
   }
   // The carried prefix (if any) completed in this input: it goes first, by copy.
-  std::memcpy(send_, carry_, carried);
+  if (carried != 0) {
+    std::memcpy(send_, carry_, carried);
+  }
   send_n_ = carried;
   // Everything up to a new unfinished prefix at the end goes by reference.
   len_ = n - have;
   from_ = in.bytes.data();
-  std::memcpy(carry_, in.bytes.data() + len_, have);
+  if (have != 0) {
+    std::memcpy(carry_, in.bytes.data() + len_, have);
+  }
   carry_n_ = have;
   if (send_n_ == 0 && len_ != 0 && c.send_ref(in, {from_, len_})) {
     len_ = 0;  // the common case: one segment, no reference of our own

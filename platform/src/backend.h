@@ -50,14 +50,17 @@ struct Completion {
   // >= 0: success (accept: the new fd; recv: bytes, 0 = end of stream; send: bytes sent,
   // possibly fewer than queued; connect, wake: 0). < 0: a negative errno.
   std::int32_t result = 0;
-  BufId buf = kNoBuf;  // recv with result > 0: the receive buffer, refcount 1, now the caller's
+  BufId buf = kNoBuf;  // recv with result > 0: the receive buffer; one reference is the caller's
   bool more = false;   // multishot: this operation stays armed and will complete again
+  std::uint32_t offset = 0;  // where the received bytes start in buf (incremental buffers)
 };
 
 class Backend {
  public:
   virtual ~Backend() = default;
   [[nodiscard]] virtual BackendKind kind() const noexcept = 0;
+  // Whether receives may share a buffer (Completion::offset can be non-zero).
+  [[nodiscard]] virtual bool incremental() const noexcept { return false; }
 
   // Multishot accept. Each completion: a new fd (non-blocking, close-on-exec) or -errno;
   // more=false means the operation ended and must be re-armed to accept again.
@@ -94,6 +97,9 @@ struct BackendOptions {
   std::uint32_t uring_entries = 1024;
   std::uint32_t max_slots = 0;  // slots used in user_data (epoll state table size)
   BufferPool* pool = nullptr;   // receive partition feeds recv()
+  // io_uring: consume receive buffers incrementally where the kernel can (6.12+), so that
+  // small receives share a buffer instead of taking a whole one each.
+  bool recv_incremental = true;
 };
 
 struct BackendChoice {

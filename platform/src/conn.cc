@@ -109,7 +109,7 @@ void Conn::pause_reading() noexcept {
 void Conn::resume_reading() noexcept {
   clear(kPausedUser);
   loop_->update_reading(*this);
-  if (stash_head_ != kNoBuf || has(kEofPending)) {
+  if (stash_head_ != Loop::kNoStash || has(kEofPending)) {
     loop_->resume_.push(*this);
   }
 }

@@ -76,6 +76,7 @@ Result<void> Loop::init() noexcept {
   bo.uring_entries = cfg_.uring_entries;
   bo.max_slots = slots + kMaxListeners + 1;
   bo.pool = &pool_;
+  bo.recv_incremental = cfg_.recv_incremental;
   auto choice = detail::make_backend(bo);
   if (!choice) {
     return fail(choice.error());
@@ -86,15 +87,23 @@ Result<void> Loop::init() noexcept {
     log(index_ == 0 ? LogLevel::info : LogLevel::debug,
         "worker %u: backend epoll (io_uring not used: %s)", index_, choice.value().fallback_reason);
   } else {
-    log(index_ == 0 ? LogLevel::info : LogLevel::debug, "worker %u: backend %s", index_,
-        to_string(backend_kind_));
+    log(index_ == 0 ? LogLevel::info : LogLevel::debug, "worker %u: backend %s%s", index_,
+        to_string(backend_kind_), backend_->incremental() ? " (incremental receive buffers)" : "");
   }
 
   conns_.reset(new (std::nothrow) detail::ConnTable);
   acceptor_.reset(new (std::nothrow) detail::Acceptor(*this));
   mailbox_.reset(new (std::nothrow) detail::Mailbox(*this));
   completions_.reset(new (std::nothrow) detail::Completion[kBatch]);
-  if (!conns_ || !acceptor_ || !mailbox_ || !completions_ ||
+  const std::uint32_t stash_nodes = cfg_.recv_buffers + 4 * kBatch;
+  stash_nodes_.reset(new (std::nothrow) StashNode[stash_nodes]);
+  if (stash_nodes_) {
+    for (std::uint32_t i = stash_nodes; i-- > 0;) {
+      stash_nodes_[i].next = stash_free_;
+      stash_free_ = i;
+    }
+  }
+  if (!conns_ || !acceptor_ || !mailbox_ || !completions_ || !stash_nodes_ ||
       !conns_->init(this, cfg_.max_connections, cfg_.outbound_connections)) {
     return fail_errno(ENOMEM);
   }
@@ -409,19 +418,17 @@ void Loop::on_recv(Conn& c, const detail::Completion& cq) noexcept {
     stats_.recv_completions.add();
     c.last_activity_ = now_;
     if (c.state_ == Conn::State::open) {
-      if (c.has(Conn::kPausedUser) || c.stash_head_ != kNoBuf) {
+      if (c.has(Conn::kPausedUser) || c.stash_head_ != kNoStash) {
         // Arrived after pause_reading(): hold it (the core's reference), in order.
-        pool_.length(cq.buf) = static_cast<std::uint32_t>(cq.result);
-        pool_.link(cq.buf) = kNoBuf;
-        if (c.stash_head_ == kNoBuf) {
-          c.stash_head_ = cq.buf;
-        } else {
-          pool_.link(c.stash_tail_) = cq.buf;
+        if (!stash(c, cq.buf, cq.offset, static_cast<std::uint32_t>(cq.result))) {
+          pool_.unref(cq.buf);
+          begin_abort(c, sys_error(ENOBUFS));  // no stash node left: cannot keep the order
         }
-        c.stash_tail_ = cq.buf;
       } else {
         c.handler_->on_data(
-            c, BufView{{pool_.data(cq.buf), static_cast<std::size_t>(cq.result)}, cq.buf, &pool_});
+            c, BufView{{pool_.data(cq.buf) + cq.offset, static_cast<std::size_t>(cq.result)},
+                       cq.buf,
+                       &pool_});
         pool_.unref(cq.buf);  // the core's reference; the handler took its own if it kept any
       }
     } else {
@@ -435,7 +442,7 @@ void Loop::on_recv(Conn& c, const detail::Completion& cq) noexcept {
   --c.inflight_;
   if (cq.result == 0) {
     c.set(Conn::kEof);
-    if (c.state_ == Conn::State::open && (c.has(Conn::kPausedUser) || c.stash_head_ != kNoBuf)) {
+    if (c.state_ == Conn::State::open && (c.has(Conn::kPausedUser) || c.stash_head_ != kNoStash)) {
       c.set(Conn::kEofPending);  // delivered after the held data
     } else if (c.state_ == Conn::State::open) {
       c.handler_->on_eof(c);
@@ -540,11 +547,7 @@ void Loop::maybe_finalize(Conn& c) noexcept {
 }
 
 void Loop::finalize(Conn& c) noexcept {
-  while (c.stash_head_ != kNoBuf) {
-    const BufId b = c.stash_head_;
-    c.stash_head_ = b == c.stash_tail_ ? kNoBuf : pool_.link(b);
-    pool_.unref(b);
-  }
+  drop_stash(c);
   c.out_.clear(segments_);
   ::close(c.fd_);
   c.fd_ = -1;
@@ -605,14 +608,43 @@ void Loop::request_drain(std::uint32_t drain_ms) noexcept {
 
 // ---- the iteration
 
-void Loop::deliver_stash(Conn& c) noexcept {
-  while (c.stash_head_ != kNoBuf && c.state_ == Conn::State::open && !c.has(Conn::kPausedUser)) {
-    const BufId b = c.stash_head_;
-    c.stash_head_ = b == c.stash_tail_ ? kNoBuf : pool_.link(b);
-    c.handler_->on_data(c, BufView{{pool_.data(b), pool_.length(b)}, b, &pool_});
-    pool_.unref(b);
+bool Loop::stash(Conn& c, BufId buf, std::uint32_t off, std::uint32_t len) noexcept {
+  const std::uint32_t n = stash_free_;
+  if (n == kNoStash) {
+    return false;
   }
-  if (c.stash_head_ == kNoBuf && c.has(Conn::kEofPending) && c.state_ == Conn::State::open &&
+  stash_free_ = stash_nodes_[n].next;
+  stash_nodes_[n] = StashNode{buf, off, len, kNoStash};
+  if (c.stash_head_ == kNoStash) {
+    c.stash_head_ = n;
+  } else {
+    stash_nodes_[c.stash_tail_].next = n;
+  }
+  c.stash_tail_ = n;
+  return true;
+}
+
+void Loop::drop_stash(Conn& c) noexcept {
+  while (c.stash_head_ != kNoStash) {
+    const std::uint32_t n = c.stash_head_;
+    c.stash_head_ = stash_nodes_[n].next;
+    pool_.unref(stash_nodes_[n].buf);
+    stash_nodes_[n].next = stash_free_;
+    stash_free_ = n;
+  }
+}
+
+void Loop::deliver_stash(Conn& c) noexcept {
+  while (c.stash_head_ != kNoStash && c.state_ == Conn::State::open && !c.has(Conn::kPausedUser)) {
+    const std::uint32_t n = c.stash_head_;
+    const StashNode node = stash_nodes_[n];
+    c.stash_head_ = node.next;
+    stash_nodes_[n].next = stash_free_;
+    stash_free_ = n;
+    c.handler_->on_data(c, BufView{{pool_.data(node.buf) + node.off, node.len}, node.buf, &pool_});
+    pool_.unref(node.buf);
+  }
+  if (c.stash_head_ == kNoStash && c.has(Conn::kEofPending) && c.state_ == Conn::State::open &&
       !c.has(Conn::kPausedUser)) {
     c.clear(Conn::kEofPending);
     c.handler_->on_eof(c);

@@ -256,8 +256,10 @@ void OutQueue::end_send(SegmentPool& sp, std::size_t n) noexcept {
     bytes_ -= n;
   }
   if (i != 0) {
-    std::memmove(iov, iov + i, (n_ - i) * sizeof(iovec));
-    std::memmove(bufs, bufs + i, (n_ - i) * sizeof(BufId));
+    if (i != n_) {  // usually everything was sent: nothing to move
+      std::memmove(iov, iov + i, (n_ - i) * sizeof(iovec));
+      std::memmove(bufs, bufs + i, (n_ - i) * sizeof(BufId));
+    }
     n_ -= i;
   }
   sending_ = 0;

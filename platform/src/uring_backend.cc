@@ -17,19 +17,38 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include <cerrno>
+#include <cstddef>
 #include <cstdio>
 #include <cstring>
 #include <new>
 
+// Incremental provided-buffer consumption (Linux 6.12). liburing 2.3 (Debian 12) predates
+// it: the values are the kernel's uapi ones.
+#ifndef IOU_PBUF_RING_INC
+#define IOU_PBUF_RING_INC 2
+#endif
+#ifndef IORING_CQE_F_BUF_MORE
+#define IORING_CQE_F_BUF_MORE (1U << 4)
+#endif
+
 namespace weft::platform::detail {
 namespace {
+
+// The 16-bit field after bgid is `pad` in liburing 2.3 and `flags` in later headers (same
+// offset in the kernel's uapi): set it without naming it.
+void set_buf_reg_flags(io_uring_buf_reg& reg, std::uint16_t flags) noexcept {
+  static_assert(sizeof(reg.bgid) == 2 && sizeof(io_uring_buf_reg) == 40);
+  std::memcpy(reinterpret_cast<char*>(&reg) + offsetof(io_uring_buf_reg, bgid) + 2, &flags,
+              sizeof flags);
+}
 
 constexpr int kBufGroup = 0;
 constexpr std::uint64_t kProbeUserData = 0x00ffffffffffff01ull;
 
 class UringBackend final : public Backend {
  public:
-  explicit UringBackend(const BackendOptions& o) noexcept : pool_(o.pool) {}
+  explicit UringBackend(const BackendOptions& o) noexcept
+      : pool_(o.pool), want_incremental_(o.recv_incremental) {}
   ~UringBackend() override {
     if (ring_ok_) {
       if (br_ != nullptr) {
@@ -103,7 +122,27 @@ class UringBackend final : public Backend {
     reg.ring_addr = reinterpret_cast<std::uint64_t>(br_);
     reg.ring_entries = n;
     reg.bgid = kBufGroup;
-    rc = io_uring_register_buf_ring(&ring_, &reg, 0);
+    rc = -EINVAL;
+    if (want_incremental_) {
+      // Incremental consumption: a receive takes only the bytes it needs from the buffer at
+      // the head, and the next receive (of any socket) continues in the same buffer. Kernels
+      // before 6.12 reject the flag with EINVAL: fall back to a whole buffer per receive.
+      set_buf_reg_flags(reg, IOU_PBUF_RING_INC);
+      rc = io_uring_register_buf_ring(&ring_, &reg, 0);
+      incremental_ = rc == 0;
+      if (incremental_) {
+        off_.reset(new (std::nothrow) std::uint32_t[n]());
+        held_.reset(new (std::nothrow) bool[n]());
+        if (!off_ || !held_) {
+          std::snprintf(reason, size, "out of memory");
+          return fail_errno(ENOMEM);
+        }
+      }
+    }
+    if (rc < 0) {
+      set_buf_reg_flags(reg, 0);
+      rc = io_uring_register_buf_ring(&ring_, &reg, 0);
+    }
     if (rc < 0) {
       std::snprintf(reason, size, "provided buffer rings unsupported (%s; kernel < 5.19)",
                     std::strerror(-rc));
@@ -124,6 +163,7 @@ class UringBackend final : public Backend {
   }
 
   BackendKind kind() const noexcept override { return BackendKind::uring; }
+  bool incremental() const noexcept override { return incremental_; }
 
   void accept(int fd, std::uint64_t ud) noexcept override {
     io_uring_sqe* s = sqe();
@@ -205,13 +245,7 @@ class UringBackend final : public Backend {
       c.more = (cqe->flags & IORING_CQE_F_MORE) != 0;
       c.buf = kNoBuf;
       if (cqe->flags & IORING_CQE_F_BUFFER) {
-        const BufId id = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
-        pool_->adopt_recv(id);
-        if (cqe->res > 0) {
-          c.buf = id;
-        } else {
-          pool_->unref(id);  // nothing was received into it: straight back to the ring
-        }
+        take_buffer(c, cqe->flags >> IORING_CQE_BUFFER_SHIFT, cqe->res, cqe->flags);
       }
     }
     io_uring_cq_advance(&ring_, seen);
@@ -221,6 +255,39 @@ class UringBackend final : public Backend {
   void recycle(BufId id) noexcept override { add_buffer(id); }
 
  private:
+  // A completion named receive buffer id. Whole-buffer mode: the buffer is the caller's
+  // (refcount 1) if bytes landed in it, else straight back to the ring. Incremental mode:
+  // the kernel keeps filling the buffer while IORING_CQE_F_BUF_MORE is set; the pool holds one
+  // reference for the kernel meanwhile (taken when the buffer is first seen, dropped on its
+  // last completion) and each completion with bytes takes one more for the caller, whose
+  // bytes start where the previous completion's ended.
+  void take_buffer(Completion& c, BufId id, int res, unsigned flags) noexcept {
+    if (!incremental_) {
+      pool_->adopt_recv(id);
+      if (res > 0) {
+        c.buf = id;
+      } else {
+        pool_->unref(id);  // nothing was received into it: straight back to the ring
+      }
+      return;
+    }
+    if (!held_[id]) {
+      held_[id] = true;
+      off_[id] = 0;
+      pool_->adopt_recv(id);  // the kernel's reference
+    }
+    if (res > 0) {
+      pool_->ref(id);
+      c.buf = id;
+      c.offset = off_[id];
+      off_[id] += static_cast<std::uint32_t>(res);
+    }
+    if ((flags & IORING_CQE_F_BUF_MORE) == 0) {
+      held_[id] = false;
+      pool_->unref(id);  // the kernel is done with it; back to the ring once readers are
+    }
+  }
+
   io_uring_sqe* sqe() noexcept {
     io_uring_sqe* s = io_uring_get_sqe(&ring_);
     if (s == nullptr) {
@@ -306,7 +373,13 @@ class UringBackend final : public Backend {
                (cqe->flags & IORING_CQE_F_MORE);
         }
         if (cqe->flags & IORING_CQE_F_BUFFER) {
-          add_buffer(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
+          // Through the normal path, so that an incrementally consumed buffer the kernel
+          // still holds is tracked, not added to the ring a second time.
+          Completion tmp;
+          take_buffer(tmp, cqe->flags >> IORING_CQE_BUFFER_SHIFT, cqe->res, cqe->flags);
+          if (tmp.buf != kNoBuf) {
+            pool_->unref(tmp.buf);
+          }
         }
         armed = (cqe->flags & IORING_CQE_F_MORE) != 0;
       }
@@ -338,6 +411,10 @@ class UringBackend final : public Backend {
   std::uint32_t br_entries_ = 0;
   int br_mask_ = 0;
   int br_unpublished_ = 0;
+  bool want_incremental_;
+  bool incremental_ = false;
+  std::unique_ptr<std::uint32_t[]> off_;  // incremental: bytes the kernel consumed per buffer
+  std::unique_ptr<bool[]> held_;          // incremental: the kernel is filling this buffer
   std::uint64_t wake_value_ = 0;
 };
 

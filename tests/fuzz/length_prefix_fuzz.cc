@@ -1,10 +1,14 @@
-// Fuzz target: LengthPrefixDecoder (u32 big-endian and varint prefixes).
+// Fuzz target: LengthPrefixDecoder and LengthPrefixScanner (u32 big-endian and varint
+// prefixes). The scanner must find the same frames, the same error at the same offset and
+// the same partial tail as the reference, whatever the chunking.
 //
 // Config byte: bit 0 picks the prefix (0 u32_be, 1 varint); bits 1..3 pick max_frame_size
 // from kMaxSizes. The stream is decoded by an independent whole-buffer reference parser,
 // then by the decoder in one piece and in fuzzer-chosen chunks; check_decode() compares.
 #include <weft/frame/length_prefix.h>
+#include <weft/frame/scanner.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -16,6 +20,7 @@ namespace {
 using weft::frame::frame_errc;
 using weft::frame::LengthPrefixConfig;
 using weft::frame::LengthPrefixDecoder;
+using weft::frame::LengthPrefixScanner;
 using weft::frame::PrefixKind;
 using weft::fuzz::Expected;
 
@@ -71,6 +76,46 @@ Expected reference(PrefixKind kind, std::uint32_t max, std::span<const std::byte
   return e;
 }
 
+// The scanner over the stream in the input's chunk sizes (or one piece).
+void check_scan(const LengthPrefixConfig& config, const weft::fuzz::Input& in, const Expected& want,
+                bool one_shot) {
+  using weft::frame::DecodeState;
+  LengthPrefixScanner scan(config);
+  // Chunk sizes of only zeros would never advance: feed in one piece then.
+  one_shot = one_shot || std::all_of(in.chunk_sizes.begin(), in.chunk_sizes.end(),
+                                     [](std::size_t c) { return c == 0; });
+  std::size_t frames = 0;
+  std::size_t from = 0;
+  std::size_t k = 0;
+  bool failed = false;
+  while (from < in.stream.size() || (from == 0 && in.stream.empty() && k == 0)) {
+    const std::size_t len =
+        one_shot ? in.stream.size()
+                 : std::min(in.chunk_sizes[k++ % in.chunk_sizes.size()], in.stream.size() - from);
+    const weft::fuzz::Chunk chunk(in.stream, from, len);
+    const weft::frame::Decoded d = scan.feed(chunk.span());
+    frames += scan.frames();
+    if (d.state == DecodeState::error) {
+      FUZZ_CHECK(scan.error() == want.error);
+      FUZZ_CHECK(from + d.consumed == want.error_offset);
+      failed = true;
+      break;
+    }
+    FUZZ_CHECK(d.consumed == len);
+    FUZZ_CHECK((d.state == DecodeState::need_more) == scan.mid_frame());
+    from += len;
+    if (in.stream.empty()) {
+      break;
+    }
+  }
+  FUZZ_CHECK(frames == want.frames.size());
+  if (!failed) {
+    FUZZ_CHECK(!want.error);
+    FUZZ_CHECK(scan.mid_frame() == want.partial);
+    FUZZ_CHECK(static_cast<bool>(scan.finish()) == want.partial);
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -91,6 +136,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     dec.reset();
     FUZZ_CHECK(!dec.error() && !dec.mid_frame());
     weft::fuzz::check_decode(dec, storage, in, want, one_shot);
+    check_scan(config, in, want, one_shot);
   }
   return 0;
 }

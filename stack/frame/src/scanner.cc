@@ -15,23 +15,37 @@ Decoded LengthPrefixScanner::feed(std::span<const std::byte> in) noexcept {
   if (failed_) {
     return {0, DecodeState::error};
   }
+  // Locals, not members, in the loop: stores through std::byte may alias anything, so
+  // members would be reloaded and stored on every frame.
   const std::byte* p = in.data();
   const std::size_t n = in.size();
+  const std::uint32_t max = config_.max_frame_size;
+  const bool u32 = config_.prefix == PrefixKind::u32_be;
   std::size_t pos = 0;
-  while (pos < n) {
-    if (remaining_ != 0) {
-      const std::size_t take = n - pos < remaining_ ? n - pos : remaining_;
-      pos += take;
-      remaining_ -= static_cast<std::uint32_t>(take);
-      frames_ += remaining_ == 0 ? 1 : 0;
-      continue;
+  std::uint32_t rem = remaining_;
+  std::uint32_t frames = 0;
+  for (;;) {
+    // The rest of the current payload.
+    if (rem != 0) {
+      if (n - pos < rem) {
+        rem -= static_cast<std::uint32_t>(n - pos);
+        pos = n;
+        break;
+      }
+      pos += rem;
+      rem = 0;
+      ++frames;
+    }
+    if (pos == n) {
+      break;
     }
     // A prefix. Fast path: a whole u32 prefix in this input (many small frames per read).
-    if (header_have_ == 0 && config_.prefix == PrefixKind::u32_be && n - pos >= kU32HeaderSize) {
-      length_ = (std::uint32_t{static_cast<std::uint8_t>(p[pos])} << 24) |
-                (std::uint32_t{static_cast<std::uint8_t>(p[pos + 1])} << 16) |
-                (std::uint32_t{static_cast<std::uint8_t>(p[pos + 2])} << 8) |
-                std::uint32_t{static_cast<std::uint8_t>(p[pos + 3])};
+    std::uint32_t len;
+    if (u32 && header_have_ == 0 && n - pos >= kU32HeaderSize) {
+      len = (std::uint32_t{static_cast<std::uint8_t>(p[pos])} << 24) |
+            (std::uint32_t{static_cast<std::uint8_t>(p[pos + 1])} << 16) |
+            (std::uint32_t{static_cast<std::uint8_t>(p[pos + 2])} << 8) |
+            std::uint32_t{static_cast<std::uint8_t>(p[pos + 3])};
       pos += kU32HeaderSize;
     } else {
       // Slow path: one byte at a time, resumable at any byte.
@@ -41,21 +55,26 @@ Decoded LengthPrefixScanner::feed(std::span<const std::byte> in) noexcept {
                                    static_cast<std::uint8_t>(p[pos++]));
       }
       if (step == detail::Step::bad) {
+        frames_ = frames;
         return fail_at(frame_errc::bad_varint, pos);
       }
       if (step == detail::Step::more) {
         break;  // the input ends inside the prefix
       }
+      len = length_;
+      length_ = 0;
       header_have_ = 0;
     }
     // The limit is checked on the prefix's last byte, before any payload byte.
-    if (length_ > config_.max_frame_size) {
+    if (len > max) {
+      frames_ = frames;
       return fail_at(frame_errc::oversize, pos);
     }
-    remaining_ = length_;
-    length_ = 0;
-    frames_ += remaining_ == 0 ? 1 : 0;
+    rem = len;
+    frames += len == 0 ? 1 : 0;
   }
+  remaining_ = rem;
+  frames_ = frames;
   return {n, mid_frame() ? DecodeState::need_more : DecodeState::ready};
 }
 

@@ -85,6 +85,10 @@ struct Config {
 
   // --- io_uring ----------------------------------------------------------------------------
   std::uint32_t uring_entries = 1024;  // submission queue size (power of two, 8..32768)
+  // Consume receive buffers incrementally (IOU_PBUF_RING_INC, Linux 6.12+): a small receive
+  // takes only the bytes it needs and the next one continues in the same buffer, instead of
+  // a whole buffer per receive. Older kernels fall back silently.
+  bool recv_incremental = true;
 
   // invalid_argument when a field is out of range; the log line names the field.
   [[nodiscard]] Result<void> validate() const noexcept;

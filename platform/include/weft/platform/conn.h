@@ -257,9 +257,9 @@ class Conn {
   std::uint64_t mid_since_ = 0;
   std::uint64_t send_progress_ = 0;
   std::uint64_t close_deadline_ = 0;  // connecting: connect deadline; closing: give-up time
-  // Receives held while paused, FIFO through BufferPool::link.
-  BufId stash_head_ = kNoBuf;
-  BufId stash_tail_ = kNoBuf;
+  // Receives held while paused: a FIFO of the loop's stash nodes (Loop::kNoStash: empty).
+  std::uint32_t stash_head_ = 0xffffffffu;
+  std::uint32_t stash_tail_ = 0xffffffffu;
   // The loop's work lists (conn_table.h): one intrusive link each, and a membership bit.
   static constexpr int kLists = 5;
   Conn* next_[kLists] = {};

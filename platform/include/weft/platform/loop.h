@@ -80,6 +80,7 @@ class Loop {
   // them). Set before run(); the span must outlive the loop.
   void set_accept_targets(std::span<Loop* const> targets) noexcept;
   static constexpr std::uint32_t kMaxListeners = 8;
+  static constexpr std::uint32_t kNoStash = 0xffffffffu;
 
   // ---- connections
   // Outbound connection: the factory's handler sees on_open, or on_close(error) — timed_out
@@ -174,6 +175,8 @@ class Loop {
   void maybe_finalize(Conn& c) noexcept;
   void finalize(Conn& c) noexcept;
   void deliver_stash(Conn& c) noexcept;
+  bool stash(Conn& c, BufId buf, std::uint32_t off, std::uint32_t len) noexcept;
+  void drop_stash(Conn& c) noexcept;
   void want_room(Conn& c) noexcept;
   void arm_deadline(Conn& c, std::uint64_t at) noexcept;
   void on_conn_timer(Conn& c) noexcept;
@@ -206,6 +209,17 @@ class Loop {
   detail::WorkList parked_{detail::List::parked};   // receive ended with ENOBUFS
   detail::WorkList room_{detail::List::room};       // waiting for on_writable
   detail::WorkList resume_{detail::List::resume};   // held input to deliver
+  // Input that arrived after pause_reading(), held in order until resume_reading(). With
+  // incremental receive buffers several receives can share a buffer, so entries are nodes of
+  // their own (recv_buffers + 4 batches of them), not links through the buffers.
+  struct StashNode {
+    BufId buf;
+    std::uint32_t off;
+    std::uint32_t len;
+    std::uint32_t next;
+  };
+  std::unique_ptr<StashNode[]> stash_nodes_;
+  std::uint32_t stash_free_ = kNoStash;
   Address* connect_addr_ = nullptr;  // per slot: the peer of an outbound connect (mmap'ed)
   std::size_t connect_addr_bytes_ = 0;
   std::uint64_t start_ns_ = 0;

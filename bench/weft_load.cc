@@ -54,11 +54,11 @@
 #include <new>
 #include <string>
 
+#include <weft/base/log.h>
 #include <weft/platform/address.h>
 #include <weft/platform/config.h>
 #include <weft/platform/error.h>
 #include <weft/platform/handler_pool.h>
-#include <weft/platform/log.h>
 #include <weft/platform/loop.h>
 
 // ---- allocation counter ----------------------------------------------------------------------

@@ -7,6 +7,7 @@
 #
 # Include directories come from each target's $<INSTALL_INTERFACE:include>.
 # Consumers link weft::stack (everything) or single layers (weft::platform, weft::frame, ...).
+# weft::base is header-only.
 # Only the public library targets are exported: the private option targets
 # (weft_internal_options, weft_library_options, weft_uring) reach them through
 # $<BUILD_INTERFACE:...> and so never appear in weftTargets.cmake, and consumers never
@@ -17,14 +18,18 @@ set(WEFT_INSTALL_CMAKEDIR "${CMAKE_INSTALL_LIBDIR}/cmake/weft" CACHE STRING
     "Where weftConfig.cmake is installed, relative to the prefix")
 
 # Layers in link order (dependents first), so weft.pc's -l flags resolve for static linking.
-# Layers that do not exist yet are skipped; a new layer only needs adding here.
-set(_weft_layers client pubsub http mux msg frame platform)
+# Layers that do not exist yet are skipped; a new layer only needs adding here. base is
+# header-only (INTERFACE): exported and its headers installed, but no -l flag.
+set(_weft_layers client pubsub http mux msg frame platform base)
 set(_weft_export_targets "")
 set(_weft_pc_libs "")
 foreach(_layer IN LISTS _weft_layers)
   if(TARGET weft_${_layer})
     list(APPEND _weft_export_targets weft_${_layer})
-    string(APPEND _weft_pc_libs " -lweft_${_layer}")
+    get_target_property(_type weft_${_layer} TYPE)
+    if(_type STREQUAL "STATIC_LIBRARY")
+      string(APPEND _weft_pc_libs " -lweft_${_layer}")
+    endif()
     # Public headers: <layer dir>/include/weft/<layer>/*.h.
     get_target_property(_src weft_${_layer} SOURCE_DIR)
     if(EXISTS "${_src}/include/weft")
@@ -125,3 +130,4 @@ unset(_weft_layers)
 unset(_weft_export_targets)
 unset(_weft_pc_libs)
 unset(_src)
+unset(_type)

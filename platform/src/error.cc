@@ -1,9 +1,5 @@
-#include <weft/platform/assert.h>
 #include <weft/platform/error.h>
 
-#include <unistd.h>
-#include <cstdio>
-#include <cstdlib>
 #include <string>
 
 namespace weft::platform {
@@ -55,18 +51,3 @@ const std::error_category& platform_category() noexcept {
 }
 
 }  // namespace weft::platform
-
-namespace weft::detail {
-
-void panic(const char* file, int line, const char* what) noexcept {
-  char buf[512];
-  int n = std::snprintf(buf, sizeof buf, "weft: panic at %s:%d: %s\n", file, line, what);
-  if (n > 0) {
-    ssize_t ignored =
-        ::write(2, buf, static_cast<std::size_t>(n) < sizeof buf ? n : sizeof buf - 1);
-    (void)ignored;
-  }
-  std::abort();
-}
-
-}  // namespace weft::detail

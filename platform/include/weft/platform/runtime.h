@@ -22,10 +22,10 @@
 #include <memory>
 #include <vector>
 
+#include <weft/base/result.h>
 #include <weft/platform/address.h>
 #include <weft/platform/config.h>
 #include <weft/platform/loop.h>
-#include <weft/platform/result.h>
 #include <weft/platform/stats.h>
 
 namespace weft::platform {

@@ -1,17 +1,7 @@
+#include <weft/base/error_category.h>
 #include <weft/platform/error.h>
 
-#include <string>
-
 namespace weft::platform {
-namespace {
-
-class PlatformCategory final : public std::error_category {
- public:
-  const char* name() const noexcept override { return "weft.platform"; }
-  std::string message(int ev) const override { return to_string(static_cast<platform_errc>(ev)); }
-};
-
-}  // namespace
 
 const char* to_string(platform_errc e) noexcept {
   switch (e) {
@@ -46,7 +36,7 @@ const char* to_string(platform_errc e) noexcept {
 }
 
 const std::error_category& platform_category() noexcept {
-  static const PlatformCategory category;
+  static const ErrorCategory<platform_errc> category("weft.platform", &to_string);
   return category;
 }
 

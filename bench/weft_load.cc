@@ -55,6 +55,7 @@
 #include <new>
 #include <string>
 
+#include <weft/base/log.h>
 #include <weft/frame/decoder.h>
 #include <weft/frame/encode.h>
 #include <weft/frame/length_prefix.h>
@@ -62,7 +63,6 @@
 #include <weft/platform/config.h>
 #include <weft/platform/error.h>
 #include <weft/platform/handler_pool.h>
-#include <weft/platform/log.h>
 #include <weft/platform/loop.h>
 
 // ---- allocation counter ----------------------------------------------------------------------

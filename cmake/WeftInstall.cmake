@@ -1,12 +1,13 @@
 # Install rules: headers, static libraries, the CMake package (find_package(weft)) and weft.pc.
 #
 #   <prefix>/include/weft/<layer>/*.h
-#   <prefix>/lib/libweft_<layer>.a
+#   <prefix>/lib/libweft_<layer>.a, libweft_alloc_counter.a
 #   <prefix>/lib/cmake/weft/{weftConfig,weftConfigVersion,weftTargets*}.cmake
 #   <prefix>/lib/pkgconfig/weft.pc
 #
 # Include directories come from each target's $<INSTALL_INTERFACE:include>.
 # Consumers link weft::stack (everything) or single layers (weft::platform, weft::frame, ...).
+# weft::base is header-only; weft::alloc_counter (tests and benchmarks only) is opt-in.
 # Only the public library targets are exported: the private option targets
 # (weft_internal_options, weft_library_options, weft_uring) reach them through
 # $<BUILD_INTERFACE:...> and so never appear in weftTargets.cmake, and consumers never
@@ -17,14 +18,18 @@ set(WEFT_INSTALL_CMAKEDIR "${CMAKE_INSTALL_LIBDIR}/cmake/weft" CACHE STRING
     "Where weftConfig.cmake is installed, relative to the prefix")
 
 # Layers in link order (dependents first), so weft.pc's -l flags resolve for static linking.
-# Layers that do not exist yet are skipped; a new layer only needs adding here.
-set(_weft_layers client pubsub http mux msg frame platform)
+# Layers that do not exist yet are skipped; a new layer only needs adding here. base is
+# header-only (INTERFACE): exported and its headers installed, but no -l flag.
+set(_weft_layers client pubsub http mux msg frame platform base)
 set(_weft_export_targets "")
 set(_weft_pc_libs "")
 foreach(_layer IN LISTS _weft_layers)
   if(TARGET weft_${_layer})
     list(APPEND _weft_export_targets weft_${_layer})
-    string(APPEND _weft_pc_libs " -lweft_${_layer}")
+    get_target_property(_type weft_${_layer} TYPE)
+    if(_type STREQUAL "STATIC_LIBRARY")
+      string(APPEND _weft_pc_libs " -lweft_${_layer}")
+    endif()
     # Public headers: <layer dir>/include/weft/<layer>/*.h.
     get_target_property(_src weft_${_layer} SOURCE_DIR)
     if(EXISTS "${_src}/include/weft")
@@ -35,6 +40,13 @@ foreach(_layer IN LISTS _weft_layers)
 endforeach()
 if(TARGET weft_stack)
   list(APPEND _weft_export_targets weft_stack)
+endif()
+# The opt-in counting allocator (weft/base/alloc_counter.h, installed with base's headers).
+# Exported as weft::alloc_counter but kept out of weft.pc's Libs: once its archive is on a
+# link line the linker pulls it in to resolve malloc, which replaces the allocator of every
+# program linked that way. pkg-config users who want it add -lweft_alloc_counter themselves.
+if(TARGET weft_alloc_counter)
+  list(APPEND _weft_export_targets weft_alloc_counter)
 endif()
 
 install(TARGETS ${_weft_export_targets}
@@ -125,3 +137,4 @@ unset(_weft_layers)
 unset(_weft_export_targets)
 unset(_weft_pc_libs)
 unset(_src)
+unset(_type)

@@ -12,7 +12,7 @@
 #include <string>
 
 #include <weft/platform/error.h>
-#include <weft/platform/log.h>
+#include <weft/base/log.h>
 #include <weft/platform/runtime.h>
 
 #include "echo_service.h"

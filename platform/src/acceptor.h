@@ -13,7 +13,7 @@
 
 #include <weft/platform/conn.h>
 #include <weft/platform/loop.h>
-#include <weft/platform/result.h>
+#include <weft/base/result.h>
 #include <weft/platform/timer_wheel.h>
 
 namespace weft::platform::detail {

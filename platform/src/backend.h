@@ -21,10 +21,10 @@
 #include <memory>
 #include <span>
 
+#include <weft/base/result.h>
 #include <weft/platform/address.h>
 #include <weft/platform/buffer_pool.h>
 #include <weft/platform/config.h>
-#include <weft/platform/result.h>
 
 namespace weft::platform::detail {
 

@@ -1,4 +1,4 @@
-#include <weft/platform/assert.h>
+#include <weft/base/assert.h>
 #include <weft/platform/buffer_pool.h>
 #include <weft/platform/error.h>
 

@@ -1,6 +1,6 @@
 #include <weft/platform/config.h>
 #include <weft/platform/error.h>
-#include <weft/platform/log.h>
+#include <weft/base/log.h>
 
 namespace weft::platform {
 

@@ -7,7 +7,7 @@
 // cannot starve the others (edge triggering would never report it again).
 #include "backends.h"
 
-#include <weft/platform/assert.h>
+#include <weft/base/assert.h>
 #include <weft/platform/error.h>
 
 #include <sys/epoll.h>

@@ -1,21 +1,7 @@
-#include <weft/platform/assert.h>
+#include <weft/base/error_category.h>
 #include <weft/platform/error.h>
 
-#include <unistd.h>
-#include <cstdio>
-#include <cstdlib>
-#include <string>
-
 namespace weft::platform {
-namespace {
-
-class PlatformCategory final : public std::error_category {
- public:
-  const char* name() const noexcept override { return "weft.platform"; }
-  std::string message(int ev) const override { return to_string(static_cast<platform_errc>(ev)); }
-};
-
-}  // namespace
 
 const char* to_string(platform_errc e) noexcept {
   switch (e) {
@@ -46,23 +32,8 @@ const char* to_string(platform_errc e) noexcept {
 }
 
 const std::error_category& platform_category() noexcept {
-  static const PlatformCategory category;
+  static const ErrorCategory<platform_errc> category("weft.platform", &to_string);
   return category;
 }
 
 }  // namespace weft::platform
-
-namespace weft::detail {
-
-void panic(const char* file, int line, const char* what) noexcept {
-  char buf[512];
-  int n = std::snprintf(buf, sizeof buf, "weft: panic at %s:%d: %s\n", file, line, what);
-  if (n > 0) {
-    ssize_t ignored =
-        ::write(2, buf, static_cast<std::size_t>(n) < sizeof buf ? n : sizeof buf - 1);
-    (void)ignored;
-  }
-  std::abort();
-}
-
-}  // namespace weft::detail

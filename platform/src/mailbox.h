@@ -21,7 +21,7 @@
 
 #include <weft/platform/loop.h>
 #include <weft/platform/post.h>
-#include <weft/platform/result.h>
+#include <weft/base/result.h>
 
 namespace weft::platform::detail {
 

@@ -1,6 +1,6 @@
 #include <weft/platform/cpu_list.h>
 #include <weft/platform/error.h>
-#include <weft/platform/log.h>
+#include <weft/base/log.h>
 #include <weft/platform/runtime.h>
 
 #include <netinet/in.h>

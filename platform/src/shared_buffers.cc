@@ -5,7 +5,7 @@
 #include <cerrno>
 #include <new>
 
-#include <weft/platform/assert.h>
+#include <weft/base/assert.h>
 
 namespace weft::platform {
 

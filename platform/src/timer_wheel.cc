@@ -1,4 +1,4 @@
-#include <weft/platform/assert.h>
+#include <weft/base/assert.h>
 #include <weft/platform/timer_wheel.h>
 
 namespace weft::platform {

@@ -7,9 +7,9 @@
 // kernel (one tail store) just before that enter.
 #include "backends.h"
 
-#include <weft/platform/assert.h>
+#include <weft/base/assert.h>
 #include <weft/platform/error.h>
-#include <weft/platform/log.h>
+#include <weft/base/log.h>
 
 #include <liburing.h>
 

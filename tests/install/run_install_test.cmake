@@ -65,11 +65,29 @@ foreach(f IN LISTS targets_files)
     message(FATAL_ERROR "install test: ${f} exports private targets or flags (${CMAKE_MATCH_0})")
   endif()
 endforeach()
-foreach(h weft/platform/buffer_pool.h weft/platform/result.h weft/frame/length_prefix.h)
+# weft/platform/result.h is the forwarding header left where weft/base/result.h used to be.
+foreach(h weft/platform/buffer_pool.h weft/platform/result.h weft/base/result.h
+          weft/frame/length_prefix.h)
   if(NOT EXISTS "${prefix}/include/${h}")
     message(FATAL_ERROR "install test: ${prefix}/include/${h} not installed")
   endif()
 endforeach()
+
+# weft.pc must not link the counting allocator: on a link line its archive would replace
+# malloc in every program (weft/base/alloc_counter.h).
+file(GLOB pc_files "${prefix}/lib*/pkgconfig/weft.pc" "${prefix}/lib/*/pkgconfig/weft.pc")
+if(NOT pc_files)
+  message(FATAL_ERROR "install test: no weft.pc under ${prefix}")
+endif()
+foreach(f IN LISTS pc_files)
+  file(READ "${f}" text)
+  if(text MATCHES "alloc_counter")
+    message(FATAL_ERROR "install test: ${f} links weft_alloc_counter")
+  endif()
+endforeach()
+if(NOT EXISTS "${prefix}/include/weft/base/alloc_counter.h")
+  message(FATAL_ERROR "install test: weft/base/alloc_counter.h not installed")
+endif()
 
 foreach(mode cmake pkg-config)
   set(bin "${work}/consumer-${mode}")

@@ -1,7 +1,7 @@
 // weft::Result<T> and Result<void>: values, errors, move-only and non-trivial payloads
 // (every object constructed is destroyed exactly once), and the fail() helpers.
+#include <weft/base/result.h>
 #include <weft/platform/error.h>
-#include <weft/platform/result.h>
 
 #include <gtest/gtest.h>
 

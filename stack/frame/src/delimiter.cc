@@ -2,7 +2,7 @@
 
 #include <cstring>
 
-#include <weft/platform/assert.h>
+#include <weft/base/assert.h>
 
 namespace weft::frame {
 namespace {

@@ -1,18 +1,8 @@
 #include <weft/frame/error.h>
 
-#include <string>
+#include <weft/base/error_category.h>
 
 namespace weft::frame {
-namespace {
-
-class FrameCategory final : public std::error_category {
- public:
-  const char* name() const noexcept override { return "weft.frame"; }
-  // std::error_category requires std::string here; it is only called for logs.
-  std::string message(int ev) const override { return to_string(static_cast<frame_errc>(ev)); }
-};
-
-}  // namespace
 
 const char* to_string(frame_errc e) noexcept {
   switch (e) {
@@ -31,9 +21,9 @@ const char* to_string(frame_errc e) noexcept {
 }
 
 const std::error_category& frame_category() noexcept {
-  // Constant-initialised (error_category's constructor is constexpr): safe to reach from
+  // Constant-initialised (ErrorCategory's constructor is constexpr): safe to reach from
   // any thread, before or after main, and never allocates.
-  static const FrameCategory category;
+  static const ErrorCategory<frame_errc> category("weft.frame", &to_string);
   return category;
 }
 

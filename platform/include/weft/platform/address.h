@@ -11,7 +11,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include <weft/platform/result.h>
+#include <weft/base/result.h>
 
 namespace weft::platform {
 

@@ -22,7 +22,7 @@
 #include <span>
 #include <utility>
 
-#include <weft/platform/result.h>
+#include <weft/base/result.h>
 
 namespace weft::platform {
 

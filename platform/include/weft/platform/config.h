@@ -9,7 +9,7 @@
 #include <cstdint>
 #include <string>
 
-#include <weft/platform/result.h>
+#include <weft/base/result.h>
 
 namespace weft::platform {
 

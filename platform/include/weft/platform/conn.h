@@ -26,7 +26,7 @@
 
 #include <weft/platform/buffer_pool.h>
 #include <weft/platform/detail/out_queue.h>
-#include <weft/platform/result.h>
+#include <weft/base/result.h>
 #include <weft/platform/timer_wheel.h>
 
 namespace weft::platform {

@@ -8,7 +8,7 @@
 #include <string_view>
 #include <vector>
 
-#include <weft/platform/result.h>
+#include <weft/base/result.h>
 
 namespace weft::platform {
 

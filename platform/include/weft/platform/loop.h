@@ -32,7 +32,7 @@
 #include <weft/platform/detail/work_list.h>
 #include <weft/platform/error.h>
 #include <weft/platform/post.h>
-#include <weft/platform/result.h>
+#include <weft/base/result.h>
 #include <weft/platform/stats.h>
 #include <weft/platform/timer_wheel.h>
 

@@ -27,10 +27,10 @@
 #include <string>
 #include <vector>
 
+#include <weft/base/result.h>
 #include <weft/platform/address.h>
 #include <weft/platform/config.h>
 #include <weft/platform/loop.h>
-#include <weft/platform/result.h>
 #include <weft/platform/shared_buffers.h>
 #include <weft/platform/stats.h>
 

@@ -28,7 +28,7 @@
 #include <span>
 
 #include <weft/platform/buffer_pool.h>
-#include <weft/platform/result.h>
+#include <weft/base/result.h>
 
 namespace weft::platform {
 class SharedBuffers;

@@ -36,7 +36,7 @@
 #include <span>
 #include <system_error>
 
-#include <weft/platform/result.h>
+#include <weft/base/result.h>
 
 namespace weft::frame {
 

@@ -31,9 +31,9 @@
 #include <span>
 #include <system_error>
 
+#include <weft/base/result.h>
 #include <weft/frame/decoder.h>
 #include <weft/frame/error.h>
-#include <weft/platform/result.h>
 
 namespace weft::frame {
 

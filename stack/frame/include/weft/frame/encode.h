@@ -17,8 +17,8 @@
 #include <cstdint>
 #include <span>
 
+#include <weft/base/result.h>
 #include <weft/frame/error.h>
-#include <weft/platform/result.h>
 
 namespace weft::frame {
 

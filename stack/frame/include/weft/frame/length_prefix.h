@@ -37,10 +37,10 @@
 #include <span>
 #include <system_error>
 
+#include <weft/base/result.h>
 #include <weft/frame/decoder.h>
 #include <weft/frame/encode.h>
 #include <weft/frame/error.h>
-#include <weft/platform/result.h>
 
 namespace weft::frame {
 

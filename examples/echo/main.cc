@@ -11,8 +11,8 @@
 #include <cstring>
 #include <string>
 
-#include <weft/platform/error.h>
 #include <weft/base/log.h>
+#include <weft/platform/error.h>
 #include <weft/platform/runtime.h>
 
 #include "echo_service.h"

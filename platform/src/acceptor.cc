@@ -1,7 +1,7 @@
 #include "acceptor.h"
 
-#include <weft/platform/error.h>
 #include <weft/base/log.h>
+#include <weft/platform/error.h>
 
 #include <unistd.h>
 #include <cerrno>

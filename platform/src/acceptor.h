@@ -11,9 +11,9 @@
 #include <cstdint>
 #include <span>
 
+#include <weft/base/result.h>
 #include <weft/platform/conn.h>
 #include <weft/platform/loop.h>
-#include <weft/base/result.h>
 #include <weft/platform/timer_wheel.h>
 
 namespace weft::platform::detail {

@@ -1,7 +1,7 @@
 #include "backends.h"
 
-#include <weft/platform/error.h>
 #include <weft/base/log.h>
+#include <weft/platform/error.h>
 
 #include <cstdio>
 #include <cstdlib>

@@ -1,6 +1,6 @@
+#include <weft/base/log.h>
 #include <weft/platform/config.h>
 #include <weft/platform/error.h>
-#include <weft/base/log.h>
 
 namespace weft::platform {
 

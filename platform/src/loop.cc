@@ -1,8 +1,8 @@
 // The Loop: creation, dispatch of completions, connection life cycle and the iteration.
 // The other units: conn.cc (API), out_queue.cc, acceptor.cc, mailbox.cc, deadlines.cc.
 #include <weft/base/assert.h>
-#include <weft/platform/error.h>
 #include <weft/base/log.h>
+#include <weft/platform/error.h>
 #include <weft/platform/loop.h>
 
 #include <netinet/in.h>

@@ -19,9 +19,9 @@
 #include <mutex>
 #include <span>
 
+#include <weft/base/result.h>
 #include <weft/platform/loop.h>
 #include <weft/platform/post.h>
-#include <weft/base/result.h>
 
 namespace weft::platform::detail {
 

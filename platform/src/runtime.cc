@@ -1,6 +1,6 @@
+#include <weft/base/log.h>
 #include <weft/platform/cpu_list.h>
 #include <weft/platform/error.h>
-#include <weft/base/log.h>
 #include <weft/platform/runtime.h>
 
 #include <netinet/in.h>

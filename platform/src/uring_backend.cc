@@ -8,8 +8,8 @@
 #include "backends.h"
 
 #include <weft/base/assert.h>
-#include <weft/platform/error.h>
 #include <weft/base/log.h>
+#include <weft/platform/error.h>
 
 #include <liburing.h>
 

@@ -24,9 +24,9 @@
 #include <span>
 #include <system_error>
 
+#include <weft/base/result.h>
 #include <weft/platform/buffer_pool.h>
 #include <weft/platform/detail/out_queue.h>
-#include <weft/base/result.h>
 #include <weft/platform/timer_wheel.h>
 
 namespace weft::platform {

@@ -24,6 +24,7 @@
 #include <span>
 #include <system_error>
 
+#include <weft/base/result.h>
 #include <weft/platform/address.h>
 #include <weft/platform/buffer_pool.h>
 #include <weft/platform/config.h>
@@ -32,7 +33,6 @@
 #include <weft/platform/detail/work_list.h>
 #include <weft/platform/error.h>
 #include <weft/platform/post.h>
-#include <weft/base/result.h>
 #include <weft/platform/stats.h>
 #include <weft/platform/timer_wheel.h>
 

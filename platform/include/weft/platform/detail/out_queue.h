@@ -27,8 +27,8 @@
 #include <cstdint>
 #include <span>
 
-#include <weft/platform/buffer_pool.h>
 #include <weft/base/result.h>
+#include <weft/platform/buffer_pool.h>
 
 namespace weft::platform {
 class SharedBuffers;

@@ -90,16 +90,7 @@ void BufferPool::adopt_recv(BufId id) noexcept {
   --free_recv_n_;  // in recycler mode the stack is unused; only the count is kept
 }
 
-void BufferPool::ref(BufId id) noexcept {
-  WEFT_ASSERT(id < count_ && refs_[id] > 0);
-  ++refs_[id];
-}
-
-void BufferPool::unref(BufId id) noexcept {
-  WEFT_ASSERT(id < count_ && refs_[id] > 0);  // a zero count here is a double free
-  if (--refs_[id] != 0) {
-    return;
-  }
+void BufferPool::release(BufId id) noexcept {
   if (id >= recv_count_) {
     free_general_[free_general_n_++] = id;
   } else if (recycler_ != nullptr) {

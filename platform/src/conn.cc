@@ -126,8 +126,8 @@ void Conn::set_watermark_pause(bool enabled) noexcept {
   }
 }
 
-void Conn::set_mid_message(bool mid) noexcept {
-  if (mid && !has(kMidMessage)) {
+void Conn::mid_message_changed(bool mid) noexcept {
+  if (mid) {
     mid_since_ = loop_->now_;
     if (timeouts_.read_ms != 0) {
       loop_->arm_deadline(*this, mid_since_ + timeouts_.read_ms);

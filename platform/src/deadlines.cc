@@ -8,12 +8,6 @@
 
 namespace weft::platform {
 
-void Loop::arm_deadline(Conn& c, std::uint64_t at) noexcept {
-  if (!c.timer_.scheduled() || c.timer_.expiry > at) {
-    timers_.schedule(c.timer_, at);
-  }
-}
-
 bool Loop::timeout_fired(Conn& c, Timeout which) noexcept {
   if (!c.handler_->on_timeout(c, which)) {
     return false;

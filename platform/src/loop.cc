@@ -83,6 +83,7 @@ Result<void> Loop::init() noexcept {
   }
   backend_ = std::move(choice.value().backend);
   backend_kind_ = backend_->kind();
+  flush_early_ = backend_kind_ == BackendKind::epoll;
   if (choice.value().fallback_reason[0] != '\0') {
     log(index_ == 0 ? LogLevel::info : LogLevel::debug,
         "worker %u: backend epoll (io_uring not used: %s)", index_, choice.value().fallback_reason);
@@ -321,19 +322,9 @@ void Loop::update_reading(Conn& c) noexcept {
   }
 }
 
-void Loop::after_queue(Conn& c, bool was_empty) noexcept {
-  if (was_empty) {
-    c.send_progress_ = now_;
-    if (c.timeouts_.write_ms != 0) {
-      arm_deadline(c, now_ + c.timeouts_.write_ms);
-    }
-  }
-  if (c.out_.bytes() >= cfg_.high_watermark &&
-      !c.has(Conn::kPausedWatermark | Conn::kNoWatermarkPause)) {
-    c.set(Conn::kPausedWatermark);
-    update_reading(c);
-  }
-  dirty_.push(c);
+void Loop::watermark_reached(Conn& c) noexcept {
+  c.set(Conn::kPausedWatermark);
+  update_reading(c);
 }
 
 void Loop::want_room(Conn& c) noexcept {
@@ -741,10 +732,10 @@ bool Loop::run_once(int timeout_ms) noexcept {
   for (std::size_t i = 0; i < n; ++i) {
     const detail::Completion& cq = completions_[i];
     dispatch(cq);
-    // The last receive of a connection in this batch: send its answers now rather than after
-    // the whole batch (the epoll backend writes at once, which keeps p99 close to a plain
-    // epoll server's; io_uring submits it with the next wait either way).
-    if (detail::user_data_op(cq.user_data) == detail::Op::recv &&
+    // epoll: the last receive of a connection in this batch sends its answers now rather
+    // than after the whole batch (the backend writes at once), which keeps p99 close to a
+    // plain epoll server's. io_uring submits with the next wait either way.
+    if (flush_early_ && detail::user_data_op(cq.user_data) == detail::Op::recv &&
         (i + 1 == n || completions_[i + 1].user_data != cq.user_data)) {
       const std::uint32_t slot = detail::user_data_slot(cq.user_data);
       if (slot < conns_->size()) {

@@ -73,26 +73,12 @@ void SegmentPool::release(std::uint32_t block) noexcept {
   free_[free_n_++] = block;
 }
 
-void SegmentPool::ref(BufId id) noexcept {
-  if (id == kNoBuf) {
-    return;
-  }
-  if ((id & kSharedBit) != 0) {
-    shared_->ref(id & ~kSharedBit);
-  } else {
-    pool_->ref(id);
-  }
+void SegmentPool::ref_shared(BufId id) noexcept {
+  shared_->ref(id & ~kSharedBit);
 }
 
-void SegmentPool::unref(BufId id) noexcept {
-  if (id == kNoBuf) {
-    return;
-  }
-  if ((id & kSharedBit) != 0) {
-    shared_->unref(id & ~kSharedBit);
-  } else {
-    pool_->unref(id);
-  }
+void SegmentPool::unref_shared(BufId id) noexcept {
+  shared_->unref(id & ~kSharedBit);
 }
 
 // ---- OutQueue
@@ -116,51 +102,17 @@ void OutQueue::release_if_empty(SegmentPool& sp) noexcept {
   }
 }
 
-Result<void> OutQueue::push_ref(SegmentPool& sp, BufId buf, const std::byte* p,
-                                std::size_t len) noexcept {
-  if (len == 0) {
-    return {};
-  }
-  auto* base = const_cast<std::byte*>(p);  // sendmsg only reads it
-  if (n_ > sending_) {
-    iovec& last = sp.iov(block_)[n_ - 1];
-    // Contiguous with the last queued segment of the same buffer (not in flight): extend it.
-    // An echo of 16 pipelined frames from one receive becomes one segment.
-    if (sp.bufs(block_)[n_ - 1] == buf &&
-        static_cast<std::byte*>(last.iov_base) + last.iov_len == base) {
-      last.iov_len += len;
-      bytes_ += len;
-      return {};
+Result<void> OutQueue::push_past_pin_limit(SegmentPool& sp, const std::byte* p,
+                                           std::size_t len) noexcept {
+  // This connection already holds its share of the receive partition in its queue.
+  if (len <= sp.pool().buffer_size() / kPinCopyDivisor) {
+    auto r = push_copy(sp, {p, len});
+    if (r) {
+      ++sp.pin_copies_;
     }
+    return r;
   }
-  const bool recv = buf != kNoBuf && (buf & kSharedBit) == 0 && sp.pool().is_recv(buf);
-  if (recv && pinned_ >= sp.max_pinned()) {
-    // This connection already holds its share of the receive partition in its queue.
-    if (len <= sp.pool().buffer_size() / kPinCopyDivisor) {
-      auto r = push_copy(sp, {p, len});
-      if (r) {
-        ++sp.pin_copies_;
-      }
-      return r;
-    }
-    return fail(platform_errc::queue_full);
-  }
-  if (!ensure_block(sp)) {
-    return fail(platform_errc::queue_full);
-  }
-  if (n_ == sp.per_block()) {
-    return fail(platform_errc::queue_full);
-  }
-  sp.ref(buf);
-  sp.iov(block_)[n_] = iovec{base, len};
-  sp.bufs(block_)[n_] = buf;
-  ++n_;
-  bytes_ += len;
-  if (recv) {
-    ++pinned_;
-    ++sp.pinned_total_;
-  }
-  return {};
+  return fail(platform_errc::queue_full);
 }
 
 Result<void> OutQueue::push_copy(SegmentPool& sp, std::span<const std::byte> head,
@@ -234,6 +186,21 @@ const msghdr* OutQueue::begin_send(SegmentPool& sp) noexcept {
 }
 
 void OutQueue::end_send(SegmentPool& sp, std::size_t n) noexcept {
+  if (n == bytes_ && sending_ == n_) {
+    // Everything queued was sent (the common case): release it all, no bookkeeping of rests.
+    const BufId* bufs = sp.bufs(block_);
+    for (std::uint32_t i = 0; i < n_; ++i) {
+      sp.unref(bufs[i]);
+    }
+    sp.pinned_total_ -= pinned_;
+    pinned_ = 0;
+    bytes_ = 0;
+    n_ = 0;
+    sending_ = 0;
+    sp.release(block_);
+    block_ = kNoBlock;
+    return;
+  }
   iovec* iov = sp.iov(block_);
   BufId* bufs = sp.bufs(block_);
   BufferPool& pool = sp.pool();

@@ -22,6 +22,7 @@
 #include <span>
 #include <utility>
 
+#include <weft/base/assert.h>
 #include <weft/base/result.h>
 
 namespace weft::platform {
@@ -70,9 +71,18 @@ class BufferPool {
     recycler_ctx_ = ctx;
   }
 
-  void ref(BufId id) noexcept;
+  // Inline: a receive and its echo take and drop several references each.
+  void ref(BufId id) noexcept {
+    WEFT_ASSERT(id < count_ && refs_[id] > 0);
+    ++refs_[id];
+  }
   // Drops one reference; at zero the buffer is free again.
-  void unref(BufId id) noexcept;
+  void unref(BufId id) noexcept {
+    WEFT_ASSERT(id < count_ && refs_[id] > 0);  // a zero count here is a double free
+    if (--refs_[id] == 0) {
+      release(id);
+    }
+  }
   [[nodiscard]] std::uint32_t refcount(BufId id) const noexcept { return refs_[id]; }
 
   // Two scratch words per buffer for whoever holds it to chain buffers into a queue without
@@ -86,6 +96,8 @@ class BufferPool {
   [[nodiscard]] std::uint32_t free_recv() const noexcept { return free_recv_n_; }
 
  private:
+  void release(BufId id) noexcept;
+
   std::byte* region_ = nullptr;
   std::size_t region_bytes_ = 0;
   std::uint32_t* refs_ = nullptr;          // per buffer

@@ -196,7 +196,11 @@ class Conn {
   // ---- deadlines
   // Marks a message as started (true) or complete (false): a message left unfinished for
   // the read timeout is a Timeout::read.
-  void set_mid_message(bool mid) noexcept;
+  void set_mid_message(bool mid) noexcept {
+    if (mid != has(kMidMessage)) {  // called after every input: the no-change case is inline
+      mid_message_changed(mid);
+    }
+  }
   // Overrides this connection's deadlines (a long poll or an SSE stream is not idle).
   void set_timeouts(const Timeouts& t) noexcept;
   [[nodiscard]] const Timeouts& timeouts() const noexcept { return timeouts_; }
@@ -237,6 +241,7 @@ class Conn {
   void set(std::uint16_t f) noexcept { flags_ = static_cast<std::uint16_t>(flags_ | f); }
   void clear(std::uint16_t f) noexcept { flags_ = static_cast<std::uint16_t>(flags_ & ~f); }
   Result<void> queued(Result<void> r, bool was_empty) noexcept;
+  void mid_message_changed(bool mid) noexcept;
 
   Loop* loop_ = nullptr;
   Handler* handler_ = nullptr;

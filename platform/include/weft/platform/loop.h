@@ -178,6 +178,7 @@ class Loop {
   bool stash(Conn& c, BufId buf, std::uint32_t off, std::uint32_t len) noexcept;
   void drop_stash(Conn& c) noexcept;
   void want_room(Conn& c) noexcept;
+  void watermark_reached(Conn& c) noexcept;
   void arm_deadline(Conn& c, std::uint64_t at) noexcept;
   void on_conn_timer(Conn& c) noexcept;
   bool timeout_fired(Conn& c, Timeout which) noexcept;
@@ -195,6 +196,7 @@ class Loop {
   std::uint32_t index_;
   SharedBuffers* shared_;
   BackendKind backend_kind_ = BackendKind::automatic;
+  bool flush_early_ = false;  // epoll: flush a connection right after its receives
   std::unique_ptr<detail::Backend> backend_;
   BufferPool pool_;
   detail::SegmentPool segments_;
@@ -235,5 +237,27 @@ class Loop {
   Loop* const* loops_ = nullptr;
   std::uint32_t n_loops_ = 0;
 };
+
+// Hot-path helpers, inline (every send goes through them).
+
+inline void Loop::arm_deadline(Conn& c, std::uint64_t at) noexcept {
+  if (!c.timer_.scheduled() || c.timer_.expiry > at) {
+    timers_.schedule(c.timer_, at);
+  }
+}
+
+inline void Loop::after_queue(Conn& c, bool was_empty) noexcept {
+  if (was_empty) {
+    c.send_progress_ = now_;
+    if (c.timeouts_.write_ms != 0) {
+      arm_deadline(c, now_ + c.timeouts_.write_ms);
+    }
+  }
+  if (c.out_.bytes() >= cfg_.high_watermark &&
+      !c.has(Conn::kPausedWatermark | Conn::kNoWatermarkPause)) {
+    watermark_reached(c);
+  }
+  dirty_.push(c);
+}
 
 }  // namespace weft::platform

@@ -29,6 +29,7 @@
 
 #include <weft/base/result.h>
 #include <weft/platform/buffer_pool.h>
+#include <weft/platform/error.h>
 
 namespace weft::platform {
 class SharedBuffers;
@@ -75,8 +76,23 @@ class SegmentPool {
     return bufs_ + static_cast<std::size_t>(block) * per_block_;
   }
   [[nodiscard]] msghdr* msg(std::uint32_t block) const noexcept { return msgs_ + block; }
-  void ref(BufId id) noexcept;
-  void unref(BufId id) noexcept;
+  // Inline for pool buffers (every send takes and drops one); shared ones are rarer.
+  void ref(BufId id) noexcept {
+    if (id < pool_->count()) {
+      pool_->ref(id);
+    } else if (id != kNoBuf) {
+      ref_shared(id);
+    }
+  }
+  void unref(BufId id) noexcept {
+    if (id < pool_->count()) {
+      pool_->unref(id);
+    } else if (id != kNoBuf) {
+      unref_shared(id);
+    }
+  }
+  void ref_shared(BufId id) noexcept;
+  void unref_shared(BufId id) noexcept;
 
   BufferPool* pool_ = nullptr;
   SharedBuffers* shared_ = nullptr;
@@ -109,7 +125,41 @@ class OutQueue {
   // the same buffer (not yet in flight) extend it. Errors: queue_full (no segment, or a large
   // run past the pin limit), no_buffers (a copy past the pin limit found no general buffer).
   [[nodiscard]] Result<void> push_ref(SegmentPool& sp, BufId buf, const std::byte* p,
-                                      std::size_t len) noexcept;
+                                      std::size_t len) noexcept {
+    auto* base = const_cast<std::byte*>(p);  // sendmsg only reads it
+    if (n_ > sending_) {
+      // Contiguous with the last queued segment of the same buffer (not in flight): extend
+      // it. An echo of 16 pipelined frames from one receive becomes one segment.
+      iovec& last = sp.iov(block_)[n_ - 1];
+      if (sp.bufs(block_)[n_ - 1] == buf &&
+          static_cast<std::byte*>(last.iov_base) + last.iov_len == base) {
+        last.iov_len += len;
+        bytes_ += len;
+        return {};
+      }
+    }
+    // kNoBuf and shared ids are above every pool id, so this is false for them.
+    const bool recv = buf < sp.pool_->recv_count();
+    if (recv && pinned_ >= sp.max_pinned_) {
+      return push_past_pin_limit(sp, p, len);
+    }
+    if (block_ == kNoBlock) {
+      if (sp.free_n_ == 0) {
+        return fail(platform_errc::queue_full);
+      }
+      block_ = sp.free_[--sp.free_n_];
+    } else if (n_ == sp.per_block_) {
+      return fail(platform_errc::queue_full);
+    }
+    sp.ref(buf);
+    sp.iov(block_)[n_] = iovec{base, len};
+    sp.bufs(block_)[n_] = buf;
+    ++n_;
+    bytes_ += len;
+    pinned_ += recv ? 1 : 0;
+    sp.pinned_total_ += recv ? 1 : 0;
+    return {};
+  }
   // Copies head then body into general buffers, filling the last queued one first when it
   // is this queue's alone and not in flight. All or nothing. Errors: queue_full, no_buffers.
   [[nodiscard]] Result<void> push_copy(SegmentPool& sp, std::span<const std::byte> head,
@@ -124,6 +174,7 @@ class OutQueue {
 
  private:
   bool ensure_block(SegmentPool& sp) noexcept;
+  Result<void> push_past_pin_limit(SegmentPool& sp, const std::byte* p, std::size_t len) noexcept;
   void release_if_empty(SegmentPool& sp) noexcept;
 
   std::size_t bytes_ = 0;

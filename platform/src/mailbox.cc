@@ -48,8 +48,9 @@ Result<void> Mailbox::post(std::uint32_t target, const Post& p) noexcept {
   }
   if (!ring_to_[target]->try_push(p)) {
     const std::uint32_t me = loop_.index();
-    to.waiting_[me / 64].fetch_or(std::uint64_t{1} << (me % 64), std::memory_order_seq_cst);
-    std::atomic_thread_fence(std::memory_order_seq_cst);
+    // RMW (acq_rel) against the consumer's fetch_and in process(): whichever comes second in
+    // the flag's modification order sees the other's effects (see the header).
+    to.waiting_[me / 64].fetch_or(std::uint64_t{1} << (me % 64), std::memory_order_acq_rel);
     if (ring_to_[target]->size() < PostRing::kCapacity) {
       // The target drained the ring between our push and our flag: no one would tell us.
       room_[target / 64].fetch_or(std::uint64_t{1} << (target % 64), std::memory_order_relaxed);
@@ -87,9 +88,9 @@ Result<void> Mailbox::inject(const Post& p) noexcept {
 }
 
 void Mailbox::on_wake() noexcept {
-  wake_pending_.store(false, std::memory_order_relaxed);
-  // Pairs with the producer's fence in flush_wakes(): see the header.
-  std::atomic_thread_fence(std::memory_order_seq_cst);
+  // An RMW, not a store: it pairs with the producer's exchange in flush_wakes() (see the
+  // header). A release store here was the lost wake-up of issue #13.
+  wake_pending_.exchange(false, std::memory_order_acq_rel);
 }
 
 void Mailbox::flush_wakes() noexcept {
@@ -100,8 +101,6 @@ void Mailbox::flush_wakes() noexcept {
   if (!any) {
     return;
   }
-  // The pushes above happen before the exchange below in every thread's view: see the header.
-  std::atomic_thread_fence(std::memory_order_seq_cst);
   for (std::uint32_t w = 0; w < kWords; ++w) {
     std::uint64_t bits = wake_mask_[w];
     wake_mask_[w] = 0;
@@ -110,7 +109,7 @@ void Mailbox::flush_wakes() noexcept {
       bits &= bits - 1;
       Mailbox& to = *loops_[i]->mailbox_;
       // One eventfd write per target per iteration, and none while it has one pending.
-      if (!to.wake_pending_.exchange(true, std::memory_order_seq_cst)) {
+      if (!to.wake_pending_.exchange(true, std::memory_order_acq_rel)) {
         to.wake();
       }
     }
@@ -160,10 +159,9 @@ std::size_t Mailbox::process() noexcept {
         ran += run_batch(batch, n);
       }
       if (popped) {
-        std::atomic_thread_fence(std::memory_order_seq_cst);
+        // Always the RMW (see post()): a plain load could miss a producer that just failed.
         const std::uint64_t bit = std::uint64_t{1} << (i % 64);
-        if ((waiting_[i / 64].load(std::memory_order_relaxed) & bit) != 0 &&
-            (waiting_[i / 64].fetch_and(~bit, std::memory_order_acq_rel) & bit) != 0) {
+        if ((waiting_[i / 64].fetch_and(~bit, std::memory_order_acq_rel) & bit) != 0) {
           notify_room(i);
         }
       }

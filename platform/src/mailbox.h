@@ -1,17 +1,21 @@
 // detail::Mailbox — a loop's posts: rings to and from the other workers, the inject queue of
 // foreign threads, deferred posts to itself, and the eventfd wake-up with its coalescing.
 //
-// Wake-up protocol (a Dekker pair; both sides need a full fence, issue #13):
-//   producer: push into the ring (release)  -> fence(seq_cst) -> if !pending.exchange(true): write
-//   eventfd consumer: pending.store(false)          -> fence(seq_cst) -> read the rings
-// Without the fences the consumer's store could be ordered after its read of the ring and the
-// producer's exchange could still see `true`: the post would sleep until an unrelated wake.
-// With them, either the consumer sees the new item or the producer sees `false` and writes.
+// Wake-up protocol (issue #13: a post could sleep until an unrelated wake):
+//   producer: push into the ring (release)  -> if !pending.exchange(true, acq_rel): write eventfd
+//   consumer: pending.exchange(false, acq_rel) -> read the rings
+// Both sides use read-modify-writes on the same flag, which are totally ordered. If the
+// producer's exchange comes second it reads `false` and writes the eventfd. If the
+// consumer's comes second it reads the producer's `true`, synchronizes with it, and so sees
+// the push when it reads the ring. The old consumer cleared the flag with a plain release
+// store, which synchronizes with nothing: it could miss the push while the producer saw
+// `true` and skipped the write. (No fences: ThreadSanitizer does not model them.)
 //
 // Room notification: a producer whose push failed sets its bit in the target's `waiting_`
-// and re-checks the ring; the target, after popping from a ring whose producer waits, sets
-// its own bit in the producer's `room_` and wakes it; the producer's loop then calls the
-// room handler. The same fence pairing keeps either side from missing the other.
+// (fetch_or) and re-checks the ring; the target, after popping from that producer's ring,
+// clears the bit (fetch_and) and, if it was set, sets its own bit in the producer's
+// `room_` and wakes it; the producer's loop then calls the room handler. The same RMW
+// pairing keeps either side from missing the other.
 #pragma once
 
 #include <atomic>

@@ -18,6 +18,13 @@ std::size_t align_up(std::size_t n, std::size_t a) {
   return (n + a - 1) / a * a;
 }
 
+// Whether a segment in bufs[from, to) points into buffer b. A queue pins a receive buffer
+// once however many of its segments point into it (pipelined answers from one receive), so
+// a pin starts with the buffer's first segment and ends with its last.
+bool holds(const BufId* bufs, std::uint32_t from, std::uint32_t to, BufId b) {
+  return std::find(bufs + from, bufs + to, b) != bufs + to;
+}
+
 }  // namespace
 
 SegmentPool::~SegmentPool() {
@@ -134,7 +141,8 @@ Result<void> OutQueue::push_ref(SegmentPool& sp, BufId buf, const std::byte* p,
     }
   }
   const bool recv = buf != kNoBuf && (buf & kSharedBit) == 0 && sp.pool().is_recv(buf);
-  if (recv && pinned_ >= sp.max_pinned()) {
+  const bool pin = recv && (n_ == 0 || !holds(sp.bufs(block_), 0, n_, buf));
+  if (pin && pinned_ >= sp.max_pinned()) {
     // This connection already holds its share of the receive partition in its queue.
     if (len <= sp.pool().buffer_size() / kPinCopyDivisor) {
       auto r = push_copy(sp, {p, len});
@@ -156,7 +164,7 @@ Result<void> OutQueue::push_ref(SegmentPool& sp, BufId buf, const std::byte* p,
   sp.bufs(block_)[n_] = buf;
   ++n_;
   bytes_ += len;
-  if (recv) {
+  if (pin) {
     ++pinned_;
     ++sp.pinned_total_;
   }
@@ -242,7 +250,7 @@ void OutQueue::end_send(SegmentPool& sp, std::size_t n) noexcept {
     n -= iov[i].iov_len;
     bytes_ -= iov[i].iov_len;
     const BufId b = bufs[i];
-    if (b != kNoBuf && (b & kSharedBit) == 0 && pool.is_recv(b)) {
+    if (b != kNoBuf && (b & kSharedBit) == 0 && pool.is_recv(b) && !holds(bufs, i + 1, n_, b)) {
       --pinned_;
       --sp.pinned_total_;
     }
@@ -269,7 +277,8 @@ void OutQueue::clear(SegmentPool& sp) noexcept {
     BufferPool& pool = sp.pool();
     for (std::uint32_t i = 0; i < n_; ++i) {
       const BufId b = sp.bufs(block_)[i];
-      if (b != kNoBuf && (b & kSharedBit) == 0 && pool.is_recv(b)) {
+      if (b != kNoBuf && (b & kSharedBit) == 0 && pool.is_recv(b) &&
+          !holds(sp.bufs(block_), i + 1, n_, b)) {
         --sp.pinned_total_;
       }
       sp.unref(b);

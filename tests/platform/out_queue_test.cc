@@ -417,6 +417,38 @@ TEST_F(OutQueueTest, ReceivePinCapCopiesSmallRunsAndRefusesLargeOnes) {
   EXPECT_EQ(pool_.free_general(), kGeneral);
 }
 
+TEST_F(OutQueueTest, PinsCountReceiveBuffersNotSegments) {
+  // Answers to three pipelined requests of one receive: a copied header, then a body by
+  // reference, each. The queue pins one receive buffer, however many segments point into it.
+  const BufId r0 = recv('0');
+  const BufId r1 = recv('1');
+  OutQueue q;
+  ASSERT_TRUE(q.push_copy(sp_, bytes_of("h1")).ok());
+  ASSERT_TRUE(push(q, r0, 0, 8).ok());
+  ASSERT_TRUE(push(q, r0, 16, 8).ok());  // not contiguous: a second segment of r0
+  EXPECT_EQ(q.segments(), 3u);
+  EXPECT_EQ(q.pinned(), 1u);
+  EXPECT_EQ(sp_.pinned_total(), 1u);
+  // A second receive buffer is within the cap of 2: a long run of it is pinned, not refused.
+  ASSERT_TRUE(push(q, r1, 0, kSize / 2).ok());
+  EXPECT_EQ(q.pinned(), 2u);
+  EXPECT_EQ(sp_.pin_copies(), 0u);
+  // The pin on r0 ends with its last segment, not its first.
+  (void)q.begin_send(sp_);
+  q.end_send(sp_, 2 + 8);
+  EXPECT_EQ(q.pinned(), 2u);
+  EXPECT_EQ(sp_.pinned_total(), 2u);
+  (void)q.begin_send(sp_);
+  q.end_send(sp_, 8);
+  EXPECT_EQ(q.pinned(), 1u);
+  EXPECT_EQ(sp_.pinned_total(), 1u);
+  EXPECT_EQ(pool_.refcount(r0), 1u);
+  q.clear(sp_);
+  EXPECT_EQ(sp_.pinned_total(), 0u);
+  pool_.unref(r0);
+  pool_.unref(r1);
+}
+
 TEST_F(OutQueueTest, PinsAreCountedPerQueue) {
   const BufId r0 = recv('0');
   const BufId r1 = recv('1');

@@ -209,7 +209,7 @@ void OutQueue::end_send(SegmentPool& sp, std::size_t n) noexcept {
     n -= iov[i].iov_len;
     bytes_ -= iov[i].iov_len;
     const BufId b = bufs[i];
-    if (b != kNoBuf && (b & kSharedBit) == 0 && pool.is_recv(b)) {
+    if (b != kNoBuf && (b & kSharedBit) == 0 && pool.is_recv(b) && !holds(bufs, i + 1, n_, b)) {
       --pinned_;
       --sp.pinned_total_;
     }
@@ -238,7 +238,8 @@ void OutQueue::clear(SegmentPool& sp) noexcept {
     BufferPool& pool = sp.pool();
     for (std::uint32_t i = 0; i < n_; ++i) {
       const BufId b = sp.bufs(block_)[i];
-      if (b != kNoBuf && (b & kSharedBit) == 0 && pool.is_recv(b)) {
+      if (b != kNoBuf && (b & kSharedBit) == 0 && pool.is_recv(b) &&
+          !holds(sp.bufs(block_), i + 1, n_, b)) {
         --sp.pinned_total_;
       }
       sp.unref(b);

@@ -49,6 +49,9 @@ struct SharedRef {
   void set_length(std::size_t n) noexcept { length_ = static_cast<std::uint32_t>(n); }
   [[nodiscard]] SharedRef share() const noexcept;
   void reset() noexcept;
+  // Gives up ownership without dropping the reference and returns the id (call on a valid
+  // ref), so that a Post can carry it to another worker, which adopts it (SharedBuffers::adopt).
+  [[nodiscard]] std::uint32_t release() noexcept { return std::exchange(id_, kNone); }
 
  private:
   friend class SharedBuffers;
@@ -72,6 +75,14 @@ class SharedBuffers {
 
   // A free buffer with one reference, or an invalid SharedRef when none is free.
   [[nodiscard]] SharedRef acquire() noexcept;
+  // Takes over one reference to buffer `id` that is already counted (SharedRef::release(),
+  // or ref()), with `length` bytes written: how a worker that received a buffer id in a Post
+  // gets the SharedRef that Conn::send_shared needs. No count changes.
+  [[nodiscard]] SharedRef adopt(std::uint32_t id, std::size_t length) noexcept {
+    SharedRef r(this, id);
+    r.set_length(length);
+    return r;
+  }
 
   [[nodiscard]] std::uint32_t count() const noexcept { return count_; }
   [[nodiscard]] std::uint32_t buffer_size() const noexcept { return size_; }

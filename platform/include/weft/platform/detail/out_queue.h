@@ -126,6 +126,9 @@ class OutQueue {
   // run past the pin limit), no_buffers (a copy past the pin limit found no general buffer).
   [[nodiscard]] Result<void> push_ref(SegmentPool& sp, BufId buf, const std::byte* p,
                                       std::size_t len) noexcept {
+    if (len == 0) {
+      return {};  // borrows nothing
+    }
     auto* base = const_cast<std::byte*>(p);  // sendmsg only reads it
     if (n_ > sending_) {
       // Contiguous with the last queued segment of the same buffer (not in flight): extend
@@ -138,9 +141,11 @@ class OutQueue {
         return {};
       }
     }
-    // kNoBuf and shared ids are above every pool id, so this is false for them.
-    const bool recv = buf < sp.pool_->recv_count();
-    if (recv && pinned_ >= sp.max_pinned_) {
+    // A new pin: a receive buffer this queue does not already reference (kNoBuf and shared
+    // ids are above every pool id, so never). The cap counts buffers, not segments.
+    const bool pin =
+        buf < sp.pool_->recv_count() && (n_ == 0 || !holds(sp.bufs(block_), 0, n_, buf));
+    if (pin && pinned_ >= sp.max_pinned_) {
       return push_past_pin_limit(sp, p, len);
     }
     if (block_ == kNoBlock) {
@@ -156,8 +161,8 @@ class OutQueue {
     sp.bufs(block_)[n_] = buf;
     ++n_;
     bytes_ += len;
-    pinned_ += recv ? 1 : 0;
-    sp.pinned_total_ += recv ? 1 : 0;
+    pinned_ += pin ? 1 : 0;
+    sp.pinned_total_ += pin ? 1 : 0;
     return {};
   }
   // Copies head then body into general buffers, filling the last queued one first when it
@@ -173,6 +178,17 @@ class OutQueue {
   void clear(SegmentPool& sp) noexcept;
 
  private:
+  // Whether a segment in bufs[from, to) points into buffer b. A queue pins a receive buffer
+  // once however many of its segments point into it (pipelined answers from one receive), so
+  // a pin starts with the buffer's first segment and ends with its last.
+  static bool holds(const BufId* bufs, std::uint32_t from, std::uint32_t to, BufId b) noexcept {
+    for (std::uint32_t i = from; i < to; ++i) {
+      if (bufs[i] == b) {
+        return true;
+      }
+    }
+    return false;
+  }
   bool ensure_block(SegmentPool& sp) noexcept;
   Result<void> push_past_pin_limit(SegmentPool& sp, const std::byte* p, std::size_t len) noexcept;
   void release_if_empty(SegmentPool& sp) noexcept;

@@ -74,16 +74,6 @@ BufId BufferPool::acquire() noexcept {
   return id;
 }
 
-BufId BufferPool::acquire_recv() noexcept {
-  if (free_recv_n_ == 0) {
-    return kNoBuf;
-  }
-  BufId id = free_recv_[--free_recv_n_];
-  WEFT_ASSERT(refs_[id] == 0);
-  refs_[id] = 1;
-  return id;
-}
-
 void BufferPool::adopt_recv(BufId id) noexcept {
   WEFT_ASSERT(id < recv_count_ && refs_[id] == 0 && free_recv_n_ > 0);
   refs_[id] = 1;

@@ -20,6 +20,13 @@
 namespace weft::platform::detail {
 namespace {
 
+// i mod cap for i < 2 * cap: the ring indices below never exceed that, and a division per
+// queued completion showed in the profile.
+template <class T>
+constexpr T wrap(T i, T cap) noexcept {
+  return i >= cap ? i - cap : i;
+}
+
 // Reads per slot per wait before yielding to other slots: 4 x 16 KiB keeps one flooding
 // peer from taking a whole iteration while amortising the ready-list bookkeeping.
 constexpr int kReadBudget = 4;
@@ -198,7 +205,7 @@ class EpollBackend final : public Backend {
     FdState& s = st_[slot];
     if (!s.queued) {
       s.queued = true;
-      ready_[(ready_head_ + ready_n_) % max_slots_] = slot;
+      ready_[wrap(ready_head_ + ready_n_, max_slots_)] = slot;
       ++ready_n_;
     }
   }
@@ -207,7 +214,7 @@ class EpollBackend final : public Backend {
     if (pending_n_ == pending_cap_) {
       WEFT_PANIC("epoll backend: pending completion queue overflow");
     }
-    pending_[(pending_head_ + pending_n_) % pending_cap_] = c;
+    pending_[wrap(pending_head_ + pending_n_, pending_cap_)] = c;
     ++pending_n_;
   }
 
@@ -215,7 +222,7 @@ class EpollBackend final : public Backend {
     std::size_t n = 0;
     while (pending_n_ != 0 && n < out.size()) {
       out[n++] = pending_[pending_head_];
-      pending_head_ = (pending_head_ + 1) % pending_cap_;
+      pending_head_ = wrap(pending_head_ + 1, pending_cap_);
       --pending_n_;
     }
     return n;
@@ -228,7 +235,7 @@ class EpollBackend final : public Backend {
     std::uint32_t rounds = ready_n_;
     while (rounds-- != 0 && n + kAcceptBudget + kReadBudget + 3 <= out.size()) {
       const std::uint32_t slot = ready_[ready_head_];
-      ready_head_ = (ready_head_ + 1) % max_slots_;
+      ready_head_ = wrap(ready_head_ + 1, max_slots_);
       --ready_n_;
       FdState& s = st_[slot];
       s.queued = false;

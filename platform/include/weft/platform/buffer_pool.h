@@ -59,7 +59,15 @@ class BufferPool {
   // General partition: a free buffer with refcount 1, or kNoBuf when none is free.
   [[nodiscard]] BufId acquire() noexcept;
   // Receive partition, epoll style: a free receive buffer with refcount 1, or kNoBuf.
-  [[nodiscard]] BufId acquire_recv() noexcept;
+  [[nodiscard]] BufId acquire_recv() noexcept {
+    if (free_recv_n_ == 0) {
+      return kNoBuf;
+    }
+    const BufId id = free_recv_[--free_recv_n_];
+    WEFT_ASSERT(refs_[id] == 0);
+    refs_[id] = 1;
+    return id;
+  }
   // Receive partition, io_uring style: the kernel picked `id` from the buffer ring; the
   // pool records it as in use with refcount 1.
   void adopt_recv(BufId id) noexcept;

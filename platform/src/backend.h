@@ -61,6 +61,9 @@ class Backend {
   [[nodiscard]] virtual BackendKind kind() const noexcept = 0;
   // Whether receives may share a buffer (Completion::offset can be non-zero).
   [[nodiscard]] virtual bool incremental() const noexcept { return false; }
+  // Receive buffers the kernel is filling incrementally (held in the pool for it): in use,
+  // but by no one in weft.
+  [[nodiscard]] virtual std::uint32_t kernel_held() const noexcept { return 0; }
 
   // Multishot accept. Each completion: a new fd (non-blocking, close-on-exec) or -errno;
   // more=false means the operation ended and must be re-armed to accept again.

@@ -29,7 +29,7 @@ Result<void> Conn::queued(Result<void> r, bool was_empty) noexcept {
   if (!r) {
     if (r.error() == make_error_code(platform_errc::queue_full) ||
         r.error() == make_error_code(platform_errc::no_buffers)) {
-      loop_->want_room(*this);
+      loop_->no_room(*this);
     }
     return r;
   }
@@ -122,6 +122,9 @@ void Conn::set_watermark_pause(bool enabled) noexcept {
     if (has(kPausedWatermark)) {
       clear(kPausedWatermark);
       loop_->update_reading(*this);
+      if (stash_head_ != Loop::kNoStash || has(kEofPending)) {
+        loop_->resume_.push(*this);
+      }
     }
   }
 }

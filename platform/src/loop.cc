@@ -308,7 +308,10 @@ Result<ConnId> Loop::connect(const Address& addr, HandlerFactory& factory,
 void Loop::update_reading(Conn& c) noexcept {
   bool want = false;
   if (c.state_ == Conn::State::open) {
-    want = !c.has(Conn::kEof | Conn::kPausedUser | Conn::kPausedWatermark | Conn::kParked);
+    // Held input goes first: no new receive while any is stashed (deliver_stash re-arms),
+    // so what arrives after a pause is bounded by one batch of completions.
+    want = !c.has(Conn::kEof | Conn::kPausedUser | Conn::kPausedWatermark | Conn::kParked) &&
+           c.stash_head_ == kNoStash;
   } else if (c.state_ == Conn::State::closing) {
     want = !c.has(Conn::kEof | Conn::kParked);  // lingering: read and discard until the FIN
   }
@@ -325,6 +328,11 @@ void Loop::update_reading(Conn& c) noexcept {
 void Loop::watermark_reached(Conn& c) noexcept {
   c.set(Conn::kPausedWatermark);
   update_reading(c);
+}
+
+void Loop::no_room(Conn& c) noexcept {
+  stats_.room_waits.add();
+  want_room(c);
 }
 
 void Loop::want_room(Conn& c) noexcept {
@@ -412,8 +420,8 @@ void Loop::on_recv(Conn& c, const detail::Completion& cq) noexcept {
       if (c.has(Conn::kPausedUser) || c.stash_head_ != kNoStash) {
         // Arrived after pause_reading(): hold it (the core's reference), in order.
         if (!stash(c, cq.buf, cq.offset, static_cast<std::uint32_t>(cq.result))) {
-          pool_.unref(cq.buf);
-          begin_abort(c, sys_error(ENOBUFS));  // no stash node left: cannot keep the order
+          // No stash node left: the input cannot be kept in order, so the connection goes.
+          begin_abort(c, sys_error(ENOBUFS));
         }
       } else {
         c.handler_->on_data(
@@ -473,6 +481,9 @@ void Loop::on_send(Conn& c, const detail::Completion& cq) noexcept {
   if (c.has(Conn::kPausedWatermark) && c.out_.bytes() <= cfg_.low_watermark) {
     c.clear(Conn::kPausedWatermark);
     update_reading(c);
+    if (c.stash_head_ != kNoStash || c.has(Conn::kEofPending)) {
+      resume_.push(c);  // held input first, at the end of the iteration
+    }
     if (c.state_ == Conn::State::open) {
       want_room(c);  // on_writable at the end of the iteration, as promised
     }
@@ -600,8 +611,25 @@ void Loop::request_drain(std::uint32_t drain_ms) noexcept {
 // ---- the iteration
 
 bool Loop::stash(Conn& c, BufId buf, std::uint32_t off, std::uint32_t len) noexcept {
+  // Held input pins receive buffers like queued output does. No receive is armed while input
+  // is held (update_reading), so what a paused connection holds is what had already
+  // completed when it paused: with epoll one receive (kReadBudget = 1), with a multishot
+  // receive the rest of that connection's completions in the batch. A piece that continues
+  // the last one in the same buffer (incremental buffers) extends it instead of taking a
+  // node. Copying held pieces past the pin limit into general buffers was tried and broke
+  // split-frame echo with a tiny partition (zero_alloc_test); the io_uring bound is open
+  // (docs/known-issues.md, K1).
+  if (c.stash_tail_ != kNoStash) {
+    StashNode& last = stash_nodes_[c.stash_tail_];
+    if (last.buf == buf && last.off + last.len == off) {
+      last.len += len;
+      pool_.unref(buf);  // the tail node already holds a reference to this buffer
+      return true;
+    }
+  }
   const std::uint32_t n = stash_free_;
   if (n == kNoStash) {
+    pool_.unref(buf);
     return false;
   }
   stash_free_ = stash_nodes_[n].next;
@@ -612,6 +640,7 @@ bool Loop::stash(Conn& c, BufId buf, std::uint32_t off, std::uint32_t len) noexc
     stash_nodes_[c.stash_tail_].next = n;
   }
   c.stash_tail_ = n;
+  c.stash_pins_ += pool_.is_recv(buf) ? 1 : 0;
   return true;
 }
 
@@ -619,6 +648,7 @@ void Loop::drop_stash(Conn& c) noexcept {
   while (c.stash_head_ != kNoStash) {
     const std::uint32_t n = c.stash_head_;
     c.stash_head_ = stash_nodes_[n].next;
+    c.stash_pins_ -= pool_.is_recv(stash_nodes_[n].buf) ? 1 : 0;
     pool_.unref(stash_nodes_[n].buf);
     stash_nodes_[n].next = stash_free_;
     stash_free_ = n;
@@ -626,10 +656,13 @@ void Loop::drop_stash(Conn& c) noexcept {
 }
 
 void Loop::deliver_stash(Conn& c) noexcept {
-  while (c.stash_head_ != kNoStash && c.state_ == Conn::State::open && !c.has(Conn::kPausedUser)) {
+  // Delivering held input is reading: it stops at either pause, like a receive would.
+  while (c.stash_head_ != kNoStash && c.state_ == Conn::State::open &&
+         !c.has(Conn::kPausedUser | Conn::kPausedWatermark)) {
     const std::uint32_t n = c.stash_head_;
     const StashNode node = stash_nodes_[n];
     c.stash_head_ = node.next;
+    c.stash_pins_ -= pool_.is_recv(node.buf) ? 1 : 0;
     stash_nodes_[n].next = stash_free_;
     stash_free_ = n;
     c.handler_->on_data(c, BufView{{pool_.data(node.buf) + node.off, node.len}, node.buf, &pool_});
@@ -640,6 +673,7 @@ void Loop::deliver_stash(Conn& c) noexcept {
     c.clear(Conn::kEofPending);
     c.handler_->on_eof(c);
   }
+  update_reading(c);  // the stash is empty, or a pause holds the rest
 }
 
 std::uint32_t Loop::park_threshold() const noexcept {
@@ -660,7 +694,7 @@ void Loop::update_clock() noexcept {
 }
 
 void Loop::update_gauges() noexcept {
-  stats_.recv_in_use.set(pool_.recv_count() - pool_.free_recv());
+  stats_.recv_in_use.set(pool_.recv_count() - pool_.free_recv() - backend_->kernel_held());
   stats_.pinned_recv.set(segments_.pinned_total());
   stats_.pin_copies.set(segments_.pin_copies());
   stats_.active.set(conns_->active());

@@ -13,6 +13,7 @@ StatsSnapshot& StatsSnapshot::operator+=(const StatsSnapshot& o) noexcept {
   recv_completions += o.recv_completions;
   sends += o.sends;
   recv_parked += o.recv_parked;
+  room_waits += o.room_waits;
   timeouts += o.timeouts;
   errors += o.errors;
   posts += o.posts;
@@ -36,6 +37,7 @@ StatsSnapshot WorkerStats::snapshot() const noexcept {
   s.recv_completions = recv_completions.get();
   s.sends = sends.get();
   s.recv_parked = recv_parked.get();
+  s.room_waits = room_waits.get();
   s.timeouts = timeouts.get();
   s.errors = errors.get();
   s.posts = posts.get();

@@ -164,6 +164,7 @@ class UringBackend final : public Backend {
 
   BackendKind kind() const noexcept override { return BackendKind::uring; }
   bool incremental() const noexcept override { return incremental_; }
+  std::uint32_t kernel_held() const noexcept override { return held_n_; }
 
   void accept(int fd, std::uint64_t ud) noexcept override {
     io_uring_sqe* s = sqe();
@@ -273,6 +274,7 @@ class UringBackend final : public Backend {
     }
     if (!held_[id]) {
       held_[id] = true;
+      ++held_n_;
       off_[id] = 0;
       pool_->adopt_recv(id);  // the kernel's reference
     }
@@ -284,6 +286,7 @@ class UringBackend final : public Backend {
     }
     if ((flags & IORING_CQE_F_BUF_MORE) == 0) {
       held_[id] = false;
+      --held_n_;
       pool_->unref(id);  // the kernel is done with it; back to the ring once readers are
     }
   }
@@ -415,6 +418,7 @@ class UringBackend final : public Backend {
   bool incremental_ = false;
   std::unique_ptr<std::uint32_t[]> off_;  // incremental: bytes the kernel consumed per buffer
   std::unique_ptr<bool[]> held_;          // incremental: the kernel is filling this buffer
+  std::uint32_t held_n_ = 0;
   std::uint64_t wake_value_ = 0;
 };
 

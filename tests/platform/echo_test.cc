@@ -56,11 +56,12 @@ class EchoTest : public ::testing::TestWithParam<BackendKind> {
 
   const Address& addr() { return rt_.local_address(0); }
 
-  // One round trip of `frames` frames of `len` bytes, written in random-sized pieces.
+  // One round trip of `frames` frames of `len` bytes, written in random-sized pieces. Every
+  // frame of the test has its own seed, so its payload appears nowhere else.
   void round_trip(int fd, int frames, std::uint32_t len, std::mt19937& rng) {
     std::vector<std::uint8_t> out;
     for (int i = 0; i < frames; ++i) {
-      auto f = make_frame(len, static_cast<std::uint8_t>(i));
+      auto f = make_frame(len, next_seed_++);
       out.insert(out.end(), f.begin(), f.end());
     }
     std::size_t off = 0;
@@ -75,6 +76,7 @@ class EchoTest : public ::testing::TestWithParam<BackendKind> {
   }
 
   Runtime rt_;
+  std::uint64_t next_seed_ = 1;
 };
 
 TEST_P(EchoTest, EchoesFramesSplitAnywhereOnManyConnections) {
@@ -112,7 +114,7 @@ TEST_P(EchoTest, LargeFramesAndPartialWritesUnderTinySendBuffer) {
   ASSERT_EQ(::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small), 0);
   std::vector<std::uint8_t> all;
   for (int i = 0; i < 8; ++i) {
-    auto f = make_frame(200 * 1024, static_cast<std::uint8_t>(i * 7));
+    auto f = make_frame(200 * 1024, static_cast<std::uint64_t>(i) + 1);
     all.insert(all.end(), f.begin(), f.end());
   }
   std::thread writer([&] { ASSERT_TRUE(write_all(fd, all.data(), all.size())); });
@@ -221,6 +223,11 @@ TEST_P(EchoTest, UnfinishedFrameHitsTheReadTimeout) {
 }
 
 TEST_P(EchoTest, ReaderThatNeverReadsHitsTheWriteTimeout) {
+  if (const char* k = test::known_issue(GetParam() == BackendKind::uring,
+                                        "known issue K2 (docs/known-issues.md): io_uring, an "
+                                        "armed receive intermittently stops completing")) {
+    GTEST_SKIP() << k;
+  }
   Config cfg = small_config(GetParam());
   cfg.write_timeout_ms = 300;
   cfg.high_watermark = 64 * 1024;
@@ -363,7 +370,7 @@ TEST_P(EchoTest, ReceiveBufferExhaustionParksWithoutLoss) {
       }
       std::vector<std::uint8_t> out;
       for (int i = 0; i < 50; ++i) {
-        auto f = make_frame(1 + rng() % 900, static_cast<std::uint8_t>(i));
+        auto f = make_frame(1 + rng() % 900, static_cast<std::uint64_t>(c) * 1000 + i);
         out.insert(out.end(), f.begin(), f.end());
       }
       std::thread w([&] { write_all(fd, out.data(), out.size()); });
@@ -380,6 +387,8 @@ TEST_P(EchoTest, ReceiveBufferExhaustionParksWithoutLoss) {
     t.join();
   }
   EXPECT_EQ(ok.load(), 8);
+  // The test is about parking: it must have happened, or it proved nothing.
+  EXPECT_GT(rt_.stats().recv_parked, 0u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, EchoTest,

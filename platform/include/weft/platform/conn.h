@@ -265,6 +265,7 @@ class Conn {
   // Receives held while paused: a FIFO of the loop's stash nodes (Loop::kNoStash: empty).
   std::uint32_t stash_head_ = 0xffffffffu;
   std::uint32_t stash_tail_ = 0xffffffffu;
+  std::uint32_t stash_pins_ = 0;  // stash nodes that hold a receive buffer
   // The loop's work lists (conn_table.h): one intrusive link each, and a membership bit.
   static constexpr int kLists = 5;
   Conn* next_[kLists] = {};

@@ -178,6 +178,7 @@ class Loop {
   bool stash(Conn& c, BufId buf, std::uint32_t off, std::uint32_t len) noexcept;
   void drop_stash(Conn& c) noexcept;
   void want_room(Conn& c) noexcept;
+  void no_room(Conn& c) noexcept;  // a send found no room: counted, then want_room
   void watermark_reached(Conn& c) noexcept;
   void arm_deadline(Conn& c, std::uint64_t at) noexcept;
   void on_conn_timer(Conn& c) noexcept;

@@ -22,6 +22,7 @@ struct StatsSnapshot {
   std::uint64_t recv_completions = 0;
   std::uint64_t sends = 0;        // vectored sends submitted
   std::uint64_t recv_parked = 0;  // receive stopped for lack of buffers (ENOBUFS)
+  std::uint64_t room_waits = 0;   // a handler found no room and waits for on_writable
   std::uint64_t timeouts = 0;     // idle / read / write / connect timeouts
   std::uint64_t errors = 0;       // connections aborted with an error
   std::uint64_t posts = 0;        // cross-worker posts received
@@ -29,7 +30,7 @@ struct StatsSnapshot {
   std::uint64_t handoff_failed =
       0;  // accepted, but the hand-off ring was full or the target stopped
   // Gauges (sampled at the end of each iteration; summed over workers in a total).
-  std::uint64_t recv_in_use = 0;  // receive buffers not in the kernel's hands or free
+  std::uint64_t recv_in_use = 0;  // receive buffers held in weft (handlers, queues, held input)
   std::uint64_t pinned_recv = 0;  // receive buffers held by output queues
   std::uint64_t pin_copies = 0;   // byte runs copied out instead of pinning (counter)
 
@@ -47,8 +48,8 @@ class WorkerStats {
     [[nodiscard]] std::uint64_t get() const noexcept { return v.load(std::memory_order_relaxed); }
   };
   Counter accepted, rejected, connected, closed, active, bytes_in, bytes_out, recv_completions,
-      sends, recv_parked, timeouts, errors, posts, loop_iterations, handoff_failed, recv_in_use,
-      pinned_recv, pin_copies;
+      sends, recv_parked, room_waits, timeouts, errors, posts, loop_iterations, handoff_failed,
+      recv_in_use, pinned_recv, pin_copies;
 
   // Any thread.
   [[nodiscard]] StatsSnapshot snapshot() const noexcept;

@@ -614,17 +614,42 @@ bool Loop::stash(Conn& c, BufId buf, std::uint32_t off, std::uint32_t len) noexc
   // Held input pins receive buffers like queued output does. No receive is armed while input
   // is held (update_reading), so what a paused connection holds is what had already
   // completed when it paused: with epoll one receive (kReadBudget = 1), with a multishot
-  // receive the rest of that connection's completions in the batch. A piece that continues
-  // the last one in the same buffer (incremental buffers) extends it instead of taking a
-  // node. Copying held pieces past the pin limit into general buffers was tried and broke
-  // split-frame echo with a tiny partition (zero_alloc_test); the io_uring bound is open
-  // (docs/known-issues.md, K1).
-  if (c.stash_tail_ != kNoStash) {
+  // receive the rest of that connection's completions in the batch, which can be most of
+  // the receive partition. So (issue #13, section 2):
+  // - a piece that continues the last one in the same buffer (incremental buffers) extends it;
+  // - past the connection's pin limit (shared by its output queue and its held input), a
+  //   piece is copied into a general buffer (appended to the last one while it has room)
+  //   instead of pinning a receive buffer, as long as more than half the general buffers are
+  //   free: the rest stay for output, which the handler needs to make room (send_copy);
+  //   held input that took them all would wait on itself. Without one it stays pinned.
+  // The tail is only meaningful while the stash is non-empty (delivery leaves it stale).
+  if (c.stash_head_ != kNoStash) {
     StashNode& last = stash_nodes_[c.stash_tail_];
     if (last.buf == buf && last.off + last.len == off) {
       last.len += len;
       pool_.unref(buf);  // the tail node already holds a reference to this buffer
       return true;
+    }
+  }
+  if (pool_.is_recv(buf) && c.stash_pins_ + c.out_.pinned() >= cfg_.pinned_recv_limit()) {
+    if (c.stash_head_ != kNoStash) {
+      StashNode& last = stash_nodes_[c.stash_tail_];
+      if (!pool_.is_recv(last.buf) && last.off + last.len + len <= pool_.buffer_size()) {
+        std::memcpy(pool_.data(last.buf) + last.off + last.len, pool_.data(buf) + off, len);
+        last.len += len;
+        pool_.unref(buf);
+        ++stash_copies_;
+        return true;
+      }
+    }
+    const BufId copy =
+        pool_.free_general() > (pool_.count() - pool_.recv_count()) / 2 ? pool_.acquire() : kNoBuf;
+    if (copy != kNoBuf) {
+      std::memcpy(pool_.data(copy), pool_.data(buf) + off, len);
+      pool_.unref(buf);
+      ++stash_copies_;
+      buf = copy;
+      off = 0;
     }
   }
   const std::uint32_t n = stash_free_;
@@ -696,7 +721,7 @@ void Loop::update_clock() noexcept {
 void Loop::update_gauges() noexcept {
   stats_.recv_in_use.set(pool_.recv_count() - pool_.free_recv() - backend_->kernel_held());
   stats_.pinned_recv.set(segments_.pinned_total());
-  stats_.pin_copies.set(segments_.pin_copies());
+  stats_.pin_copies.set(segments_.pin_copies() + stash_copies_);
   stats_.active.set(conns_->active());
 }
 

@@ -26,6 +26,7 @@
 #include <weft/platform/handler_pool.h>
 #include <weft/platform/runtime.h>
 
+#include "echo_factories.h"
 #include "echo_service.h"
 #include "test_net.h"
 
@@ -137,23 +138,6 @@ Config base_config(BackendKind kind) {
   return cfg;
 }
 
-// The echo with a small kernel send buffer on every connection, so a client that does not
-// read fills the server's output queue quickly instead of the kernel's buffers.
-class SmallSendBufferEcho final : public HandlerFactory {
- public:
-  SmallSendBufferEcho(const Loop& loop, const examples::EchoOptions& echo)
-      : inner_(examples::make_echo_factory(loop, echo)) {}
-  Handler* create(Conn& c) noexcept override {
-    const int small = 4096;
-    ::setsockopt(c.fd(), SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
-    return inner_->create(c);
-  }
-  void destroy(Handler* h) noexcept override { inner_->destroy(h); }
-
- private:
-  std::unique_ptr<HandlerFactory> inner_;
-};
-
 class RegressionTest : public ::testing::TestWithParam<BackendKind> {
  protected:
   void SetUp() override {
@@ -196,7 +180,8 @@ TEST_P(RegressionTest, EchoLeaksNoReceiveBufferWhenRoomRunsOutRepeatedly) {
   cfg.low_watermark = 4096;
   examples::EchoOptions echo;
   echo.max_frame_size = 16 * 1024;
-  start(cfg, [echo](Loop& loop) { return std::make_unique<SmallSendBufferEcho>(loop, echo); });
+  start(cfg,
+        [echo](Loop& loop) { return std::make_unique<test::SmallSendBufferEcho>(loop, echo); });
   constexpr int kClients = 4;
   const int frames = 600 / slowdown();
   std::atomic<int> ok{0};

@@ -223,6 +223,7 @@ class Loop {
   };
   std::unique_ptr<StashNode[]> stash_nodes_;
   std::uint32_t stash_free_ = kNoStash;
+  std::uint64_t stash_copies_ = 0;   // held pieces copied out instead of pinning
   Address* connect_addr_ = nullptr;  // per slot: the peer of an outbound connect (mmap'ed)
   std::size_t connect_addr_bytes_ = 0;
   std::uint64_t start_ns_ = 0;

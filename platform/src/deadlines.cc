@@ -53,6 +53,18 @@ void Loop::on_conn_timer(Conn& c) noexcept {
       }
       break;
     case Conn::State::open: {
+      if (hoarding(c)) {
+        // Held input past the pin limit (no general buffer was spare to copy it into) while
+        // other connections cannot read for lack of receive buffers, and this peer has taken
+        // none of its output for kHoardStallMs: it is what keeps everyone else waiting.
+        if (!c.out_.empty() && !parked_.empty() && pool_.free_recv() < park_threshold() &&
+            due(c.send_progress_ + kHoardStallMs)) {
+          stats_.hoarders_closed.add();
+          begin_abort(c, make_error_code(platform_errc::no_buffers));
+          return;
+        }
+        next = std::min(next, now + kHoardStallMs);  // look again while it hoards
+      }
       const Timeouts& t = c.timeouts_;
       if (t.write_ms != 0 && !c.out_.empty() && due(c.send_progress_ + t.write_ms)) {
         if (!timeout_fired(c, Timeout::write)) {

@@ -666,6 +666,9 @@ bool Loop::stash(Conn& c, BufId buf, std::uint32_t off, std::uint32_t len) noexc
   }
   c.stash_tail_ = n;
   c.stash_pins_ += pool_.is_recv(buf) ? 1 : 0;
+  if (hoarding(c)) {
+    arm_deadline(c, now_ + kHoardStallMs);  // on_conn_timer: closed if others starve
+  }
   return true;
 }
 

@@ -14,6 +14,7 @@ StatsSnapshot& StatsSnapshot::operator+=(const StatsSnapshot& o) noexcept {
   sends += o.sends;
   recv_parked += o.recv_parked;
   room_waits += o.room_waits;
+  hoarders_closed += o.hoarders_closed;
   timeouts += o.timeouts;
   errors += o.errors;
   posts += o.posts;
@@ -38,6 +39,7 @@ StatsSnapshot WorkerStats::snapshot() const noexcept {
   s.sends = sends.get();
   s.recv_parked = recv_parked.get();
   s.room_waits = room_waits.get();
+  s.hoarders_closed = hoarders_closed.get();
   s.timeouts = timeouts.get();
   s.errors = errors.get();
   s.posts = posts.get();

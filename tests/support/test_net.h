@@ -15,7 +15,6 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
-#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <thread>
@@ -191,17 +190,6 @@ bool eventually(F cond, std::chrono::milliseconds timeout = std::chrono::seconds
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   return cond();
-}
-
-// Known, open defects (docs/known-issues.md): a test that reproduces one only intermittently
-// runs when WEFT_TEST_KNOWN_ISSUES=1, so CI stays a signal; it is not a passing test and is
-// not counted as one. Returns the reason to skip, or nullptr to run.
-inline const char* known_issue(bool applies, const char* which) {
-  const char* run = std::getenv("WEFT_TEST_KNOWN_ISSUES");
-  if (!applies || (run != nullptr && run[0] == '1')) {
-    return nullptr;
-  }
-  return which;
 }
 
 // Whether an io_uring loop can be created here (false under qemu-user, seccomp, old kernels).

@@ -181,6 +181,12 @@ class Loop {
   void no_room(Conn& c) noexcept;  // a send found no room: counted, then want_room
   void watermark_reached(Conn& c) noexcept;
   void arm_deadline(Conn& c, std::uint64_t at) noexcept;
+  // Held input pins more receive buffers than the connection's limit (nothing to copy into).
+  [[nodiscard]] bool hoarding(const Conn& c) const noexcept {
+    return c.stash_pins_ != 0 && c.stash_pins_ + c.out_.pinned() > cfg_.pinned_recv_limit();
+  }
+  // How long a hoarding connection's peer may take none of its output while others starve.
+  static constexpr std::uint64_t kHoardStallMs = 100;
   void on_conn_timer(Conn& c) noexcept;
   bool timeout_fired(Conn& c, Timeout which) noexcept;
 

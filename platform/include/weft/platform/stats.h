@@ -20,12 +20,13 @@ struct StatsSnapshot {
   std::uint64_t bytes_in = 0;
   std::uint64_t bytes_out = 0;
   std::uint64_t recv_completions = 0;
-  std::uint64_t sends = 0;        // vectored sends submitted
-  std::uint64_t recv_parked = 0;  // receive stopped for lack of buffers (ENOBUFS)
-  std::uint64_t room_waits = 0;   // a handler found no room and waits for on_writable
-  std::uint64_t timeouts = 0;     // idle / read / write / connect timeouts
-  std::uint64_t errors = 0;       // connections aborted with an error
-  std::uint64_t posts = 0;        // cross-worker posts received
+  std::uint64_t sends = 0;            // vectored sends submitted
+  std::uint64_t recv_parked = 0;      // receive stopped for lack of buffers (ENOBUFS)
+  std::uint64_t room_waits = 0;       // a handler found no room and waits for on_writable
+  std::uint64_t hoarders_closed = 0;  // closed: held receive buffers others needed (no_buffers)
+  std::uint64_t timeouts = 0;         // idle / read / write / connect timeouts
+  std::uint64_t errors = 0;           // connections aborted with an error
+  std::uint64_t posts = 0;            // cross-worker posts received
   std::uint64_t loop_iterations = 0;
   std::uint64_t handoff_failed =
       0;  // accepted, but the hand-off ring was full or the target stopped
@@ -48,8 +49,8 @@ class WorkerStats {
     [[nodiscard]] std::uint64_t get() const noexcept { return v.load(std::memory_order_relaxed); }
   };
   Counter accepted, rejected, connected, closed, active, bytes_in, bytes_out, recv_completions,
-      sends, recv_parked, room_waits, timeouts, errors, posts, loop_iterations, handoff_failed,
-      recv_in_use, pinned_recv, pin_copies;
+      sends, recv_parked, room_waits, hoarders_closed, timeouts, errors, posts, loop_iterations,
+      handoff_failed, recv_in_use, pinned_recv, pin_copies;
 
   // Any thread.
   [[nodiscard]] StatsSnapshot snapshot() const noexcept;

@@ -270,9 +270,15 @@ void bounce(Loop& loop, const Post& p) {
 
 class Misc final : public Handler {
  public:
-  void reset(Conn&) noexcept { flooding_ = false; }
+  void reset(Conn&) noexcept {
+    flooding_ = false;
+    commanded_ = false;
+  }
   void on_data(Conn& c, BufView in) noexcept override {
-    const char cmd = static_cast<char>(in.bytes[0]);
+    // The first byte of a connection is its command; everything after it is echoed (a
+    // payload split at a byte that reads as a command must not be taken for one).
+    const char cmd = commanded_ ? '\0' : static_cast<char>(in.bytes[0]);
+    commanded_ = true;
     if (cmd == 'P') {
       // Pause, and resume only after a round trip through the other worker: what the client
       // sends meanwhile is held by the core (the stash).
@@ -309,6 +315,7 @@ class Misc final : public Handler {
 
  private:
   bool flooding_ = false;
+  bool commanded_ = false;
 };
 
 // ---- outbound client: sends one frame, checks its echo, closes

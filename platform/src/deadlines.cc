@@ -57,7 +57,8 @@ void Loop::on_conn_timer(Conn& c) noexcept {
         // Held input past the pin limit (no general buffer was spare to copy it into) while
         // other connections cannot read for lack of receive buffers, and this peer has taken
         // none of its output for kHoardStallMs: it is what keeps everyone else waiting.
-        if (!c.out_.empty() && !parked_.empty() && pool_.free_recv() < park_threshold() &&
+        const std::uint32_t others_parked = parked_n_ - (c.has(Conn::kParked) ? 1u : 0u);
+        if (!c.out_.empty() && others_parked != 0 && pool_.free_recv() < park_threshold() &&
             due(c.send_progress_ + kHoardStallMs)) {
           stats_.hoarders_closed.add();
           begin_abort(c, make_error_code(platform_errc::no_buffers));

@@ -452,6 +452,7 @@ void Loop::on_recv(Conn& c, const detail::Completion& cq) noexcept {
     // Every receive buffer is in use. Nothing was lost: the bytes wait in the socket and
     // TCP pushes back on the peer. Re-armed when half the partition is free again.
     c.set(Conn::kParked);
+    ++parked_n_;
     stats_.recv_parked.add();
     parked_.push(c);
   } else if (cq.result < 0 && cq.result != -ECANCELED) {
@@ -549,6 +550,10 @@ void Loop::maybe_finalize(Conn& c) noexcept {
 }
 
 void Loop::finalize(Conn& c) noexcept {
+  if (c.has(Conn::kParked)) {
+    c.clear(Conn::kParked);
+    --parked_n_;
+  }
   drop_stash(c);
   c.out_.clear(segments_);
   ::close(c.fd_);
@@ -751,6 +756,7 @@ void Loop::end_iteration() noexcept {
     for (detail::WorkList list = parked_.take(); Conn* c = list.pop();) {
       if (c->has(Conn::kParked)) {
         c->clear(Conn::kParked);
+        --parked_n_;
         update_reading(*c);
       }
     }

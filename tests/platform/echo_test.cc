@@ -362,7 +362,16 @@ TEST_P(EchoTest, ReceiveBufferExhaustionParksWithoutLoss) {
   Config cfg = small_config(GetParam());
   cfg.recv_buffers = 2;  // two receive buffers for 8 busy connections
   cfg.buffer_size = 1024;
-  start(cfg);
+  // Small kernel send buffers: echoed bytes wait in the server's queues, pinning receive
+  // buffers, so the partition runs dry whatever the timing (under TSan the connections were
+  // sometimes served one after another and nothing parked).
+  std::vector<Service> services;
+  services.push_back({Address::loopback_v4(0), [](Loop& loop) {
+                        return std::make_unique<test::SmallSendBufferEcho>(
+                            loop, examples::EchoOptions{}, 2048);
+                      }});
+  auto r = rt_.start(cfg, std::move(services));
+  ASSERT_TRUE(r.ok()) << r.error().message();
   std::vector<std::thread> clients;
   std::atomic<int> ok{0};
   for (int c = 0; c < 8; ++c) {

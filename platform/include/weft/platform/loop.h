@@ -216,6 +216,7 @@ class Loop {
   detail::WorkList dirty_{detail::List::dirty};     // output queued: flush
   detail::WorkList final_{detail::List::finalize};  // closed, nothing in flight
   detail::WorkList parked_{detail::List::parked};   // receive ended with ENOBUFS
+  std::uint32_t parked_n_ = 0;                      // connections with kParked set
   detail::WorkList room_{detail::List::room};       // waiting for on_writable
   detail::WorkList resume_{detail::List::resume};   // held input to deliver
   // Input that arrived after pause_reading(), held in order until resume_reading(). With

@@ -259,10 +259,10 @@ TEST(MsgFrame, BodyErrors) {
   EXPECT_EQ(parse_error(cat(header(0x08, 0, 0, 0), bytes({0, 1, 'a', 'b'}))), msg_errc::bad_length);
   EXPECT_EQ(parse_error(cat(header(0x09, 0, 0, 0), bytes({0, 0}))), msg_errc::bad_field);
   EXPECT_EQ(parse_error(cat(header(0x0a, 0, 0, 0), bytes({0, 3, 'a'}))), msg_errc::truncated_body);
-  // PING/PONG: exactly 8.
-  EXPECT_EQ(parse_error(cat(header(0x0b, 0, 0, 0), filled(7))), msg_errc::bad_length);
+  // PING/PONG: exactly 8 (short: truncated_body, long: bad_length).
+  EXPECT_EQ(parse_error(cat(header(0x0b, 0, 0, 0), filled(7))), msg_errc::truncated_body);
   EXPECT_EQ(parse_error(cat(header(0x0c, 0, 0, 0), filled(9))), msg_errc::bad_length);
-  EXPECT_EQ(parse_error(header(0x0b, 0, 0, 0)), msg_errc::bad_length);
+  EXPECT_EQ(parse_error(header(0x0b, 0, 0, 0)), msg_errc::truncated_body);
   // CANCEL: empty.
   EXPECT_EQ(parse_error(cat(header(0x0e, 0, 0, 1), filled(1))), msg_errc::bad_length);
 }

@@ -147,9 +147,9 @@ Result<void> parse_body(Reader& r, Frame& f) noexcept {
     }
     case FrameType::ping:
     case FrameType::pong:
-      // A fixed-size body: short or long is the same fault, a wrong length.
-      if (r.left() != kPingBodySize) {
-        return fail(msg_errc::bad_length);
+      // Like every fixed field: short is truncated_body, long is left over (bad_length).
+      if (r.left() < kPingBodySize) {
+        return fail(msg_errc::truncated_body);
       }
       f.payload = r.bytes(kPingBodySize);
       break;

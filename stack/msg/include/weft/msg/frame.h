@@ -94,17 +94,18 @@ struct Frame {
 
 // Parses one frame: `after_prefix` is the L bytes that follow the u32 length prefix (L is
 // after_prefix.size()). Reads only inside `after_prefix`; the spans of the result point
-// into it. Checks, in this order (the first failure is returned):
+// into it. Checks the header, in this order (the first failure is returned):
 //   L < 8                                                          -> bad_length
 //   type not a FrameType                                           -> unknown_type
 //   a reserved flag bit, or IDEMPOTENT on a type other than REQUEST -> reserved_flags
 //   channel != 0                                                   -> bad_channel
 //   id rule of the type broken                                     -> bad_id
-//   body shorter than its fixed fields or a declared topic/detail  -> truncated_body
+// then the body, field by field in wire order:
+//   the body ends inside a fixed field or a declared topic/detail  -> truncated_body
 //   topic_len outside 1..255, detail_len > 256, HELLO reserved != 0 -> bad_field
-//   bytes left after a body that ends with a fixed field or a topic/detail, or a PING/PONG
-//   body other than 8 bytes                                        -> bad_length
-// A length field is checked for range (bad_field) before the body is checked to hold it.
+//     (a length field is range-checked before the body is checked to hold its bytes)
+//   bytes left after a body that must end there (HELLO, PING, ERROR, SUBSCRIBE, ...)
+//                                                                  -> bad_length
 [[nodiscard]] Result<Frame> parse(std::span<const std::byte> after_prefix) noexcept;
 
 // Bytes encode() writes for `f`, the u32 prefix included (4 + L). Uses only the fields the

@@ -60,10 +60,18 @@ install(EXPORT weftTargets
 
 # What the installed package needs to find again on the consumer's side.
 set(WEFT_PACKAGE_WITH_URING ${WEFT_WITH_URING})
+# protobuf-lite is a dependency of the package only once a layer links it: weft::msg's wire
+# layer (parse/encode of frames) does not, so its presence alone must not make every
+# consumer (and every cross sysroot) find Protobuf.
 set(WEFT_PACKAGE_WITH_PROTOBUF OFF)
-if(TARGET weft_msg)
-  set(WEFT_PACKAGE_WITH_PROTOBUF ON)
-endif()
+foreach(_layer IN LISTS _weft_layers)
+  if(TARGET weft_${_layer})
+    get_target_property(_links weft_${_layer} LINK_LIBRARIES)
+    if(_links MATCHES "protobuf")
+      set(WEFT_PACKAGE_WITH_PROTOBUF ON)
+    endif()
+  endif()
+endforeach()
 set(WEFT_PACKAGE_URING_HINT "")
 if(WEFT_WITH_URING AND WEFT_URING_LIBRARY)
   get_filename_component(WEFT_PACKAGE_URING_HINT "${WEFT_URING_LIBRARY}" DIRECTORY)
@@ -138,3 +146,4 @@ unset(_weft_export_targets)
 unset(_weft_pc_libs)
 unset(_src)
 unset(_type)
+unset(_links)

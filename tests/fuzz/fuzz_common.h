@@ -21,6 +21,7 @@
 #include <vector>
 
 #include <weft/frame/decoder.h>
+#include <weft/frame/error.h>
 
 #define FUZZ_CHECK(cond)                                                                  \
   do {                                                                                    \

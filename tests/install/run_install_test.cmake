@@ -67,7 +67,7 @@ foreach(f IN LISTS targets_files)
 endforeach()
 # weft/platform/result.h is the forwarding header left where weft/base/result.h used to be.
 foreach(h weft/platform/buffer_pool.h weft/platform/result.h weft/base/result.h
-          weft/frame/length_prefix.h)
+          weft/frame/length_prefix.h weft/msg/frame.h weft/msg/error.h)
   if(NOT EXISTS "${prefix}/include/${h}")
     message(FATAL_ERROR "install test: ${prefix}/include/${h} not installed")
   endif()

@@ -2,9 +2,11 @@
 // exceptions on: weft builds with -fno-exceptions, its consumers need not.
 #include <cstddef>
 #include <cstdio>
+#include <span>
 #include <stdexcept>
 
 #include <weft/frame/length_prefix.h>
+#include <weft/msg/frame.h>
 #include <weft/platform/buffer_pool.h>
 #include <weft/platform/cpu_list.h>
 
@@ -41,7 +43,22 @@ int main() {
     return 1;
   }
 
-  std::printf("weft consumer ok: %zu cpus, %u x %u byte buffers, %zu byte frame\n",
-              cpus.value().size(), pool.count(), pool.buffer_size(), decoder.frame().size());
+  // The same bytes through weft::msg: a CANCEL for request 5, encoded then parsed.
+  std::byte msg_wire[16];
+  auto n = weft::msg::encode(weft::msg::make_cancel(5), msg_wire);
+  if (!n.ok() || n.value() != 12) {
+    std::puts("weft::msg::encode failed");
+    return 1;
+  }
+  auto cancel = weft::msg::parse(std::span<const std::byte>(msg_wire).subspan(4, 8));
+  if (!cancel.ok() || cancel.value().type != weft::msg::FrameType::cancel ||
+      cancel.value().id != 5) {
+    std::puts("weft::msg::parse failed");
+    return 1;
+  }
+
+  std::printf("weft consumer ok: %zu cpus, %u x %u byte buffers, %zu byte frame, msg id %u\n",
+              cpus.value().size(), pool.count(), pool.buffer_size(), decoder.frame().size(),
+              static_cast<unsigned>(cancel.value().id));
   return 0;
 }

@@ -158,7 +158,6 @@ IdemBegin IdempotencyTable::begin(std::uint64_t scope, std::uint64_t key,
   e = Entry{};
   e.scope = scope;
   e.key = key;
-  e.in_use = true;
   std::uint32_t& head = buckets_[bucket_of(scope, key)];
   e.chain_next = head;
   head = i;

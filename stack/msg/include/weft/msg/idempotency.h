@@ -116,7 +116,6 @@ class IdempotencyTable {
     std::uint32_t lru_next = kNil;
     std::uint32_t length = 0;  // stored response bytes
     std::uint16_t code = 0;
-    bool in_use = false;
     bool done = false;
   };
 

@@ -108,10 +108,7 @@ void Conn::pause_reading() noexcept {
 
 void Conn::resume_reading() noexcept {
   clear(kPausedUser);
-  loop_->update_reading(*this);
-  if (stash_head_ != Loop::kNoStash || has(kEofPending)) {
-    loop_->resume_.push(*this);
-  }
+  loop_->unpaused(*this);
 }
 
 void Conn::set_watermark_pause(bool enabled) noexcept {
@@ -121,10 +118,7 @@ void Conn::set_watermark_pause(bool enabled) noexcept {
     set(kNoWatermarkPause);
     if (has(kPausedWatermark)) {
       clear(kPausedWatermark);
-      loop_->update_reading(*this);
-      if (stash_head_ != Loop::kNoStash || has(kEofPending)) {
-        loop_->resume_.push(*this);
-      }
+      loop_->unpaused(*this);
     }
   }
 }

@@ -330,6 +330,13 @@ void Loop::watermark_reached(Conn& c) noexcept {
   update_reading(c);
 }
 
+void Loop::unpaused(Conn& c) noexcept {
+  update_reading(c);  // arms nothing while input is held: deliver_stash re-arms
+  if (c.stash_head_ != kNoStash || c.has(Conn::kEofPending)) {
+    resume_.push(c);  // at the end of the iteration
+  }
+}
+
 void Loop::no_room(Conn& c) noexcept {
   stats_.room_waits.add();
   want_room(c);
@@ -481,10 +488,7 @@ void Loop::on_send(Conn& c, const detail::Completion& cq) noexcept {
   }
   if (c.has(Conn::kPausedWatermark) && c.out_.bytes() <= cfg_.low_watermark) {
     c.clear(Conn::kPausedWatermark);
-    update_reading(c);
-    if (c.stash_head_ != kNoStash || c.has(Conn::kEofPending)) {
-      resume_.push(c);  // held input first, at the end of the iteration
-    }
+    unpaused(c);
     if (c.state_ == Conn::State::open) {
       want_room(c);  // on_writable at the end of the iteration, as promised
     }
@@ -628,24 +632,20 @@ bool Loop::stash(Conn& c, BufId buf, std::uint32_t off, std::uint32_t len) noexc
   //   free: the rest stay for output, which the handler needs to make room (send_copy);
   //   held input that took them all would wait on itself. Without one it stays pinned.
   // The tail is only meaningful while the stash is non-empty (delivery leaves it stale).
-  if (c.stash_head_ != kNoStash) {
-    StashNode& last = stash_nodes_[c.stash_tail_];
-    if (last.buf == buf && last.off + last.len == off) {
-      last.len += len;
-      pool_.unref(buf);  // the tail node already holds a reference to this buffer
-      return true;
-    }
+  StashNode* const last = c.stash_head_ != kNoStash ? &stash_nodes_[c.stash_tail_] : nullptr;
+  if (last != nullptr && last->buf == buf && last->off + last->len == off) {
+    last->len += len;
+    pool_.unref(buf);  // the tail node already holds a reference to this buffer
+    return true;
   }
   if (pool_.is_recv(buf) && c.stash_pins_ + c.out_.pinned() >= cfg_.pinned_recv_limit()) {
-    if (c.stash_head_ != kNoStash) {
-      StashNode& last = stash_nodes_[c.stash_tail_];
-      if (!pool_.is_recv(last.buf) && last.off + last.len + len <= pool_.buffer_size()) {
-        std::memcpy(pool_.data(last.buf) + last.off + last.len, pool_.data(buf) + off, len);
-        last.len += len;
-        pool_.unref(buf);
-        ++stash_copies_;
-        return true;
-      }
+    if (last != nullptr && !pool_.is_recv(last->buf) &&
+        last->off + last->len + len <= pool_.buffer_size()) {
+      std::memcpy(pool_.data(last->buf) + last->off + last->len, pool_.data(buf) + off, len);
+      last->len += len;
+      pool_.unref(buf);
+      ++stash_copies_;
+      return true;
     }
     const BufId copy =
         pool_.free_general() > (pool_.count() - pool_.recv_count()) / 2 ? pool_.acquire() : kNoBuf;

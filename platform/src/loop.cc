@@ -330,6 +330,11 @@ void Loop::watermark_reached(Conn& c) noexcept {
   update_reading(c);
 }
 
+void Loop::clear_parked(Conn& c) noexcept {
+  c.clear(Conn::kParked);
+  --parked_n_;
+}
+
 void Loop::unpaused(Conn& c) noexcept {
   update_reading(c);  // arms nothing while input is held: deliver_stash re-arms
   if (c.stash_head_ != kNoStash || c.has(Conn::kEofPending)) {
@@ -459,7 +464,7 @@ void Loop::on_recv(Conn& c, const detail::Completion& cq) noexcept {
     // Every receive buffer is in use. Nothing was lost: the bytes wait in the socket and
     // TCP pushes back on the peer. Re-armed when half the partition is free again.
     c.set(Conn::kParked);
-    ++parked_n_;
+    ++parked_n_;  // clear_parked() undoes both
     stats_.recv_parked.add();
     parked_.push(c);
   } else if (cq.result < 0 && cq.result != -ECANCELED) {
@@ -555,8 +560,7 @@ void Loop::maybe_finalize(Conn& c) noexcept {
 
 void Loop::finalize(Conn& c) noexcept {
   if (c.has(Conn::kParked)) {
-    c.clear(Conn::kParked);
-    --parked_n_;
+    clear_parked(c);
   }
   drop_stash(c);
   c.out_.clear(segments_);
@@ -755,8 +759,7 @@ void Loop::end_iteration() noexcept {
   if (!parked_.empty() && pool_.free_recv() >= park_threshold()) {
     for (detail::WorkList list = parked_.take(); Conn* c = list.pop();) {
       if (c->has(Conn::kParked)) {
-        c->clear(Conn::kParked);
-        --parked_n_;
+        clear_parked(*c);
         update_reading(*c);
       }
     }

@@ -181,6 +181,7 @@ class Loop {
   void no_room(Conn& c) noexcept;  // a send found no room: counted, then want_room
   // A pause was lifted: re-arm reading, and deliver held input (or a held EOF) first.
   void unpaused(Conn& c) noexcept;
+  void clear_parked(Conn& c) noexcept;  // kParked off, and out of parked_n_
   void watermark_reached(Conn& c) noexcept;
   void arm_deadline(Conn& c, std::uint64_t at) noexcept;
   // Held input pins more receive buffers than the connection's limit (nothing to copy into).

@@ -127,18 +127,6 @@ int slowdown() {
   return us.count() > 20'000 ? 8 : us.count() > 8'000 ? 3 : 1;
 }
 
-Config base_config(BackendKind kind) {
-  Config cfg;
-  cfg.backend = kind;
-  cfg.workers = 1;
-  cfg.max_connections = 32;
-  cfg.recv_buffers = 32;
-  cfg.send_buffers = 32;
-  cfg.buffer_size = 4096;
-  cfg.drain_timeout_ms = 1000;
-  return cfg;
-}
-
 class RegressionTest : public ::testing::TestWithParam<BackendKind> {
  protected:
   void SetUp() override {
@@ -171,7 +159,7 @@ class RegressionTest : public ::testing::TestWithParam<BackendKind> {
 // old handler took a second reference to the held receive buffer and leaked it). Afterwards
 // every echoed byte must be right and the receive partition whole again.
 TEST_P(RegressionTest, EchoLeaksNoReceiveBufferWhenRoomRunsOutRepeatedly) {
-  Config cfg = base_config(GetParam());
+  Config cfg = test::one_worker_config(GetParam());
   cfg.recv_buffers = 16;
   cfg.send_buffers = 16;
   cfg.max_out_iov = 2;
@@ -331,7 +319,7 @@ void stress_ack(Loop& self, const Post& p) {
 }
 
 TEST_P(RegressionTest, LostWakeUpStressEveryPostIsProcessedPromptly) {
-  Config cfg = base_config(GetParam());
+  Config cfg = test::one_worker_config(GetParam());
   cfg.workers = 2;
   cfg.max_connections = 4;
   cfg.recv_buffers = 8;
@@ -374,7 +362,7 @@ TEST_P(RegressionTest, StoppedWorkerGetsNoConnectionsAndLeaksNoDescriptor) {
   std::uint16_t port = 0;
   {
     Runtime rt;
-    Config cfg = base_config(GetParam());
+    Config cfg = test::one_worker_config(GetParam());
     cfg.workers = 2;
     cfg.accept_mode = AcceptMode::round_robin;
     std::vector<Service> services;
@@ -476,7 +464,7 @@ class HoldingEcho final : public Handler {
 };
 
 TEST_P(RegressionTest, SingleRecvBufferParkedReceiveDoesNotSpin) {
-  Config cfg = base_config(GetParam());
+  Config cfg = test::one_worker_config(GetParam());
   cfg.recv_buffers = 1;
   // Whole buffers per receive, so that holding the first receive holds the only buffer.
   // (Incremental buffers would keep filling its tail, and parking would need 16 KiB more.)
@@ -559,7 +547,7 @@ class FloodThenClose final : public Handler {
 };
 
 TEST_P(RegressionTest, GracefulCloseWithoutWriteTimeoutGivesUpAfterCloseTimeout) {
-  Config cfg = base_config(GetParam());
+  Config cfg = test::one_worker_config(GetParam());
   cfg.write_timeout_ms = 0;
   cfg.close_timeout_ms = 300;
   CloseState st;
@@ -678,7 +666,7 @@ class Pump final : public Handler {
 };
 
 TEST_P(RegressionTest, OnWritableRunsAtTheEndOfTheIterationOncePerCrossing) {
-  Config cfg = base_config(GetParam());
+  Config cfg = test::one_worker_config(GetParam());
   cfg.send_buffers = 64;  // 256 KiB: room for the high watermark and more
   cfg.max_out_iov = 64;
   cfg.high_watermark = 64 * 1024;

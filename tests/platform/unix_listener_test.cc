@@ -57,18 +57,6 @@ int connect_to(const Address& a, int timeout_ms = 5000) {
   return fd;
 }
 
-Config small_config(BackendKind kind) {
-  Config cfg;
-  cfg.backend = kind;
-  cfg.workers = 1;
-  cfg.max_connections = 32;
-  cfg.recv_buffers = 32;
-  cfg.send_buffers = 32;
-  cfg.buffer_size = 4096;
-  cfg.drain_timeout_ms = 1000;
-  return cfg;
-}
-
 Service echo_service(const Address& a) {
   return {a, [](Loop& loop) { return examples::make_echo_factory(loop, {}); }};
 }
@@ -153,7 +141,7 @@ TEST_P(UnixListenerTest, StaleSocketFileIsReplacedAndServed) {
   ASSERT_TRUE(S_ISSOCK(file_id(path_).mode));
   ASSERT_LT(connect_to(addr_, 500), 0);  // nobody listens: ECONNREFUSED
   Runtime rt;
-  auto r = start(rt, small_config(GetParam()), addr_);
+  auto r = start(rt, test::one_worker_config(GetParam()), addr_);
   ASSERT_TRUE(r.ok()) << r.error().message();
   EXPECT_TRUE(serves(addr_));
   rt.stop(10);
@@ -162,13 +150,13 @@ TEST_P(UnixListenerTest, StaleSocketFileIsReplacedAndServed) {
 
 TEST_P(UnixListenerTest, LiveServerKeepsItsSocketAndStartFailsWithAddressInUse) {
   Runtime live;
-  auto r = start(live, small_config(GetParam()), addr_);
+  auto r = start(live, test::one_worker_config(GetParam()), addr_);
   ASSERT_TRUE(r.ok()) << r.error().message();
   const FileId before = file_id(path_);
   ASSERT_TRUE(before.exists);
 
   Runtime second;
-  auto r2 = start(second, small_config(GetParam()), addr_);
+  auto r2 = start(second, test::one_worker_config(GetParam()), addr_);
   ASSERT_FALSE(r2.ok()) << "a second server took over a live server's socket";
   EXPECT_EQ(r2.error(), std::error_code(EADDRINUSE, std::system_category()))
       << r2.error().message();
@@ -198,7 +186,7 @@ TEST_P(UnixListenerTest, LiveListenerWithAFullBacklogIsNotStale) {
   ASSERT_TRUE(full);
   const FileId before = file_id(path_);
   Runtime rt;
-  auto r = start(rt, small_config(GetParam()), addr_);
+  auto r = start(rt, test::one_worker_config(GetParam()), addr_);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error(), std::error_code(EADDRINUSE, std::system_category()));
   EXPECT_EQ(file_id(path_), before);
@@ -211,7 +199,7 @@ TEST_P(UnixListenerTest, RegularFileAtThePathIsNeverRemoved) {
   std::fclose(f);
   const FileId before = file_id(path_);
   Runtime rt;
-  auto r = start(rt, small_config(GetParam()), addr_);
+  auto r = start(rt, test::one_worker_config(GetParam()), addr_);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error(), std::error_code(EADDRINUSE, std::system_category()));
   EXPECT_EQ(file_id(path_), before);
@@ -225,7 +213,7 @@ TEST_P(UnixListenerTest, SymlinkAtThePathIsNeverRemoved) {
   ASSERT_EQ(::symlink(dir_.file("target.sock").c_str(), path_.c_str()), 0);
   const FileId before = file_id(path_);
   Runtime rt;
-  auto r = start(rt, small_config(GetParam()), addr_);
+  auto r = start(rt, test::one_worker_config(GetParam()), addr_);
   ASSERT_FALSE(r.ok()) << "the symlink was unlinked and replaced";
   EXPECT_EQ(r.error(), std::error_code(EADDRINUSE, std::system_category()));
   EXPECT_EQ(file_id(path_), before);
@@ -234,7 +222,7 @@ TEST_P(UnixListenerTest, SymlinkAtThePathIsNeverRemoved) {
 TEST_P(UnixListenerTest, SocketFileIsRemovedAtStop) {
   {
     Runtime rt;
-    auto r = start(rt, small_config(GetParam()), addr_);
+    auto r = start(rt, test::one_worker_config(GetParam()), addr_);
     ASSERT_TRUE(r.ok()) << r.error().message();
     ASSERT_TRUE(serves(addr_));
     rt.stop(10);
@@ -244,7 +232,7 @@ TEST_P(UnixListenerTest, SocketFileIsRemovedAtStop) {
   {
     // The destructor alone (no stop/wait) also cleans up.
     Runtime rt;
-    auto r = start(rt, small_config(GetParam()), addr_);
+    auto r = start(rt, test::one_worker_config(GetParam()), addr_);
     ASSERT_TRUE(r.ok()) << r.error().message();
     ASSERT_TRUE(serves(addr_));
   }
@@ -253,7 +241,7 @@ TEST_P(UnixListenerTest, SocketFileIsRemovedAtStop) {
 
 TEST_P(UnixListenerTest, NewerServersSocketIsNotRemovedAtStop) {
   Runtime old_server;
-  auto r = start(old_server, small_config(GetParam()), addr_);
+  auto r = start(old_server, test::one_worker_config(GetParam()), addr_);
   ASSERT_TRUE(r.ok()) << r.error().message();
   // A newer server replaced the path (an operator removed the file and started another).
   ASSERT_EQ(::unlink(path_.c_str()), 0);
@@ -278,7 +266,7 @@ TEST_P(UnixListenerTest, AbstractAddressStartsAndRestarts) {
   ASSERT_TRUE(a.ok());
   for (int round = 0; round < 2; ++round) {
     Runtime rt;
-    auto r = start(rt, small_config(GetParam()), a.value());
+    auto r = start(rt, test::one_worker_config(GetParam()), a.value());
     ASSERT_TRUE(r.ok()) << r.error().message();
     EXPECT_TRUE(serves(a.value()));
     rt.stop(10);
@@ -287,7 +275,7 @@ TEST_P(UnixListenerTest, AbstractAddressStartsAndRestarts) {
 }
 
 TEST_P(UnixListenerTest, ReusePortHandsOffOnlyTheUnixListener) {
-  Config cfg = small_config(GetParam());
+  Config cfg = test::one_worker_config(GetParam());
   cfg.workers = 2;
   cfg.accept_mode = AcceptMode::reuseport;
   std::vector<Service> services;

@@ -192,6 +192,20 @@ bool eventually(F cond, std::chrono::milliseconds timeout = std::chrono::seconds
   return cond();
 }
 
+// One worker, small pools (32 connections, 32 + 32 buffers of 4 KiB), a 1 s drain: the
+// starting point of tests that build their situation with a few connections.
+inline platform::Config one_worker_config(platform::BackendKind kind) {
+  platform::Config cfg;
+  cfg.backend = kind;
+  cfg.workers = 1;
+  cfg.max_connections = 32;
+  cfg.recv_buffers = 32;
+  cfg.send_buffers = 32;
+  cfg.buffer_size = 4096;
+  cfg.drain_timeout_ms = 1000;
+  return cfg;
+}
+
 // Whether an io_uring loop can be created here (false under qemu-user, seccomp, old kernels).
 inline bool uring_usable(std::string* why) {
   platform::Config cfg;

@@ -22,6 +22,16 @@ const char* to_string(msg_errc e) noexcept {
       return "message field out of range";
     case msg_errc::buffer_too_small:
       return "caller-provided buffer too small";
+    case msg_errc::duplicate_method:
+      return "method id already registered";
+    case msg_errc::registry_full:
+      return "method registry full";
+    case msg_errc::call_gone:
+      return "call no longer in flight";
+    case msg_errc::already_answered:
+      return "call already answered";
+    case msg_errc::too_large:
+      return "larger than the peer's max_frame";
   }
   return "unknown weft.msg error";
 }
@@ -56,6 +66,11 @@ const std::error_category& msg_category() noexcept {
   // Constant-initialised (ErrorCategory's constructor is constexpr): safe from any thread,
   // before or after main, and never allocates.
   static const ErrorCategory<msg_errc> category("weft.msg", &to_string);
+  return category;
+}
+
+const std::error_category& protocol_category() noexcept {
+  static const ErrorCategory<ProtocolError> category("weft.msg.protocol", &to_string);
   return category;
 }
 

@@ -25,6 +25,12 @@ enum class msg_errc : int {
   bad_field,       // a topic/detail length out of range, or HELLO's reserved field not 0
   // Caller errors (encode only).
   buffer_too_small,  // the output span cannot hold the encoded frame
+  // Server and client (msg::Server, msg::Registry, weft::client).
+  duplicate_method,  // Registry::add: the method id is taken (registered twice, or a collision)
+  registry_full,     // Registry::add: Registry::kCapacity methods
+  call_gone,         // the call ended (answered, cancelled, timed out, connection closed)
+  already_answered,  // a second answer to the same call
+  too_large,         // an answer or request exceeds the peer's max_frame
 };
 
 // The category object; name() is "weft.msg". Never allocates.
@@ -62,7 +68,16 @@ enum class ProtocolError : std::uint16_t {
 // Static text for a ProtocolError (never null; "unknown protocol error" for other values).
 const char* to_string(ProtocolError e) noexcept;
 
+// The category of ProtocolError as a std::error_code ("weft.msg.protocol"): what a client
+// reports when the peer answered a call with ERROR code (the u16 value is the code's value).
+const std::error_category& protocol_category() noexcept;
+inline std::error_code make_error_code(ProtocolError e) noexcept {
+  return {static_cast<int>(e), protocol_category()};
+}
+
 }  // namespace weft::msg
 
 template <>
 struct std::is_error_code_enum<weft::msg::msg_errc> : std::true_type {};
+template <>
+struct std::is_error_code_enum<weft::msg::ProtocolError> : std::true_type {};

@@ -1,0 +1,1020 @@
+#include <sys/random.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <new>
+
+#include <weft/base/log.h>
+#include <weft/client/client.h>
+#include <weft/frame/length_prefix.h>
+#include <weft/msg/frame.h>
+#include <weft/platform/error.h>
+
+namespace weft::client {
+
+using msg::Frame;
+using msg::FrameType;
+using msg::ProtocolError;
+using platform::BufRef;
+using platform::BufView;
+using platform::Conn;
+using platform::platform_errc;
+using platform::TimerNode;
+
+namespace detail {
+
+inline constexpr std::uint32_t kNil = 0xffffffffu;
+inline constexpr std::uint32_t kLinks = 2;
+
+struct Link final : platform::Handler {
+  enum class State : std::uint8_t { idle, connecting, hello, ready, draining };
+  Client* client = nullptr;
+  std::uint8_t index = 0;
+  State state = State::idle;
+  bool subs_pending = false;  // a SUBSCRIBE found no room: resent from on_writable
+  platform::ConnId conn;
+  frame::LengthPrefixDecoder dec;
+  std::unique_ptr<std::byte[]> assembly;
+  std::uint32_t peer_max_frame = 0;
+  std::uint32_t peer_max_inflight = 0;
+  std::uint32_t inflight = 0;  // REQUESTs sent and not answered (cancelled ones included)
+  std::uint32_t last_id = 0;   // the highest id sent on this connection
+  TimerNode hello_timer;
+
+  [[nodiscard]] bool live() const noexcept { return state != State::idle; }
+  void on_open(Conn& c) noexcept override;
+  void on_data(Conn& c, BufView in) noexcept override;
+  void on_writable(Conn& c) noexcept override;
+  void on_drain(Conn& c) noexcept override;
+  void on_close(Conn& c, std::error_code why) noexcept override;
+};
+
+struct Slot {
+  enum class State : std::uint8_t { free, queued, sent, cancelled, backoff };
+  Client* client = nullptr;
+  State state = State::free;
+  bool idempotent = false;
+  std::uint8_t link = 0;
+  std::uint32_t index = 0;
+  std::uint32_t id = 0;
+  std::uint32_t next = kNil;  // free list or send queue
+  std::uint32_t prev = kNil;  // send queue
+  std::uint32_t retries_left = 0;
+  std::uint32_t attempt = 0;
+  std::uint32_t frame_len = 0;
+  std::uint64_t deadline_at = 0;  // loop ms; 0: none
+  CallFn fn = nullptr;
+  void* ctx = nullptr;
+  BufRef frame;  // the encoded REQUEST (prefix included); id and deadline patched per send
+  TimerNode deadline_timer;
+  TimerNode retry_timer;
+};
+
+struct Sub {
+  bool used = false;
+  std::uint8_t len = 0;
+  EventFn fn = nullptr;
+  void* ctx = nullptr;
+  std::byte topic[msg::kMaxTopicSize];
+  [[nodiscard]] std::span<const std::byte> name() const noexcept { return {topic, len}; }
+};
+
+}  // namespace detail
+
+using detail::kLinks;
+using detail::kNil;
+using detail::Link;
+using detail::Slot;
+using detail::Sub;
+
+namespace {
+
+// Control frames (HELLO, CANCEL, PING, SUBSCRIBE, ...) are a few hundred bytes at most:
+// encoded on the stack and copied; larger one-way frames go through one pool buffer.
+constexpr std::size_t kSmallFrame = 512;
+
+Result<void> send_frame(Conn& c, const Frame& f) noexcept {
+  const std::size_t n = msg::encoded_size(f);
+  if (n <= kSmallFrame) {
+    std::byte b[kSmallFrame];
+    if (auto e = msg::encode(f, {b, n}); !e) {
+      return fail(e.error());
+    }
+    return c.send_copy({b, n});
+  }
+  platform::BufferPool& pool = c.loop().pool();
+  if (n > pool.buffer_size()) {
+    return fail(msg::msg_errc::too_large);
+  }
+  const platform::BufId id = pool.acquire();
+  if (id == platform::kNoBuf) {
+    return fail(platform_errc::no_buffers);
+  }
+  BufRef ref(&pool, id);
+  if (auto e = msg::encode(f, pool.span(id)); !e) {
+    return fail(e.error());
+  }
+  return c.send_ref(ref, {ref.data(), n});
+}
+
+void put_u32(std::byte* p, std::uint32_t v) noexcept {
+  p[0] = static_cast<std::byte>(v >> 24);
+  p[1] = static_cast<std::byte>(v >> 16);
+  p[2] = static_cast<std::byte>(v >> 8);
+  p[3] = static_cast<std::byte>(v);
+}
+
+// Offsets in an encoded REQUEST (prefix included): docs/protocol.md §6.1 and §6.3.
+constexpr std::size_t kIdOffset = msg::kPrefixSize + 4;
+constexpr std::size_t kDeadlineOffset = msg::kPrefixSize + msg::kHeaderSize + 4;
+
+// The next id above `last` whose low bits name `slot`: ids stay strictly increasing on a
+// connection and an answer finds its slot as id & mask. 0 when the id space is spent.
+std::uint32_t next_id(std::uint32_t last, std::uint32_t slot, std::uint32_t cap) noexcept {
+  const std::uint64_t base = last & ~static_cast<std::uint64_t>(cap - 1);
+  std::uint64_t id = base | slot;
+  if (id <= last) {
+    id += cap;
+  }
+  return id > 0xffffffffu ? 0 : static_cast<std::uint32_t>(id);
+}
+
+std::error_code protocol_error(std::uint16_t code) noexcept {
+  // §6.5: unknown codes are read as internal.
+  if (code < static_cast<std::uint16_t>(ProtocolError::bad_frame) ||
+      code > static_cast<std::uint16_t>(ProtocolError::bad_payload)) {
+    code = static_cast<std::uint16_t>(ProtocolError::internal);
+  }
+  return msg::make_error_code(static_cast<ProtocolError>(code));
+}
+
+}  // namespace
+
+// ---- Link: the Handler of one connection ----------------------------------------------------
+
+void Link::on_open(Conn& c) noexcept {
+  // Health is the owner's business (ping(), the pool's checks): an idle client connection is
+  // normal, so only the read and write deadlines of the Config stay.
+  platform::Timeouts t = c.timeouts();
+  t.idle_ms = 0;
+  c.set_timeouts(t);
+  state = State::hello;
+  msg::Hello h;
+  h.max_frame = client->opts_.max_frame;
+  // This client serves no methods (a server REQUEST gets unknown_method), but announces room
+  // for one so that a server which checks the limits does not refuse the HELLO.
+  h.max_inflight = 1;
+  if (!send_frame(c, msg::make_hello(h))) {
+    c.abort(make_error_code(platform_errc::no_buffers));
+    return;
+  }
+  client->loop_.timers().schedule(hello_timer,
+                                  client->loop_.now_ms() + client->opts_.connect_timeout_ms);
+}
+
+void Link::on_data(Conn& c, BufView in) noexcept {
+  std::span<const std::byte> bytes = in.bytes;
+  while (!bytes.empty() && c.open()) {
+    const frame::Decoded d = dec.feed(bytes);
+    if (d.state == frame::DecodeState::error) {
+      c.abort(dec.error());  // oversize: the server ignored our max_frame
+      return;
+    }
+    bytes = bytes.subspan(d.consumed);
+    if (d.state == frame::DecodeState::ready) {
+      client->link_frame(*this, c, dec.frame());
+    }
+  }
+  c.set_mid_message(dec.mid_frame());
+}
+
+void Link::on_writable(Conn& c) noexcept {
+  if (subs_pending && state == State::ready) {
+    client->send_subs(*this);
+  }
+  (void)c;
+  client->pump();
+}
+
+void Link::on_drain(Conn& c) noexcept {
+  // The loop is shutting down: nothing will reconnect.
+  client->close();
+  c.close();
+}
+
+void Link::on_close(Conn&, std::error_code why) noexcept {
+  client->link_closed(*this, why);
+}
+
+// ---- creation --------------------------------------------------------------------------------
+
+Client::Client(platform::Loop& loop, const Options& options) noexcept
+    : loop_(loop), opts_(options) {}
+
+Client::~Client() {
+  // The Loop must have let go of the links (idle(), or the loop stopped): only timers remain.
+  platform::TimerWheel& w = loop_.timers();
+  w.cancel(reconnect_timer_);
+  w.cancel(ping_timer_);
+  if (links_) {
+    for (std::uint32_t i = 0; i < kLinks; ++i) {
+      w.cancel(links_[i].hello_timer);
+    }
+  }
+  if (slots_) {
+    for (std::uint32_t i = 0; i < cap_; ++i) {
+      w.cancel(slots_[i].deadline_timer);
+      w.cancel(slots_[i].retry_timer);
+    }
+  }
+}
+
+Result<std::unique_ptr<Client>> Client::create(platform::Loop& loop,
+                                               const Options& options) noexcept {
+  if (options.max_calls == 0 || options.max_calls > 65536 || options.max_frame < 64 ||
+      options.reconnect_min_ms == 0 || options.reconnect_min_ms > options.reconnect_max_ms ||
+      options.retry_min_ms == 0 || options.retry_min_ms > options.retry_max_ms ||
+      options.max_subscriptions > 4096 || options.connect_timeout_ms == 0) {
+    return fail(platform_errc::invalid_argument);
+  }
+  std::unique_ptr<Client> c(new (std::nothrow) Client(loop, options));
+  if (!c) {
+    return fail_errno(ENOMEM);
+  }
+  if (auto r = c->init(); !r) {
+    return fail(r.error());
+  }
+  return c;
+}
+
+Result<void> Client::init() noexcept {
+  cap_ = 1;
+  while (cap_ < opts_.max_calls) {
+    cap_ <<= 1;
+  }
+  links_.reset(new (std::nothrow) Link[kLinks]);
+  slots_.reset(new (std::nothrow) Slot[cap_]);
+  subs_.reset(new (std::nothrow) Sub[std::max<std::uint32_t>(opts_.max_subscriptions, 1)]);
+  if (!links_ || !slots_ || !subs_) {
+    return fail_errno(ENOMEM);
+  }
+  for (std::uint32_t i = 0; i < kLinks; ++i) {
+    Link& l = links_[i];
+    l.client = this;
+    l.index = static_cast<std::uint8_t>(i);
+    l.dec = frame::LengthPrefixDecoder({frame::PrefixKind::u32_be, opts_.max_frame});
+    l.assembly.reset(new (std::nothrow) std::byte[opts_.max_frame]);
+    if (!l.assembly) {
+      return fail_errno(ENOMEM);
+    }
+    (void)l.dec.set_assembly({l.assembly.get(), opts_.max_frame});
+    l.hello_timer.ctx = &l;
+    l.hello_timer.fn = [](TimerNode* n) noexcept {
+      Link& link = *static_cast<Link*>(n->ctx);
+      if (Conn* c = link.client->loop_.find(link.conn)) {
+        c->abort(make_error_code(platform_errc::timed_out));
+      }
+    };
+  }
+  for (std::uint32_t i = 0; i < cap_; ++i) {
+    Slot& s = slots_[i];
+    s.client = this;
+    s.index = i;
+    s.next = i + 1 < cap_ ? i + 1 : kNil;
+    s.deadline_timer.ctx = &s;
+    s.deadline_timer.fn = &Client::on_call_timer;
+    s.retry_timer.ctx = &s;
+    s.retry_timer.fn = &Client::on_call_timer;
+  }
+  free_head_ = 0;
+  queue_head_ = queue_tail_ = kNil;
+  reconnect_timer_.ctx = this;
+  reconnect_timer_.fn = &Client::on_reconnect_timer;
+  ping_timer_.ctx = this;
+  ping_timer_.fn = &Client::on_ping_timer;
+  rng_ = opts_.seed;
+  if (rng_ == 0 && ::getrandom(&rng_, sizeof rng_, 0) != static_cast<ssize_t>(sizeof rng_)) {
+    return fail_errno(errno);
+  }
+  return {};
+}
+
+platform::Handler* Client::create(Conn& c) noexcept {
+  return c.context<Link>();
+}
+
+// ---- connections -------------------------------------------------------------------------------
+
+Result<void> Client::connect(const platform::Address& addr) noexcept {
+  if (closing_) {
+    return fail(client_errc::closed);
+  }
+  if (started_) {
+    return fail(platform_errc::invalid_argument);
+  }
+  started_ = true;
+  addr_ = addr;
+  Link& l = links_[0];
+  platform::ConnectOptions co;
+  co.timeout_ms = opts_.connect_timeout_ms;
+  co.context = platform::Context::of(&l);
+  auto id = loop_.connect(addr_, *this, co);
+  if (!id) {
+    if (!opts_.reconnect) {
+      started_ = false;
+      return fail(id.error());
+    }
+    schedule_reconnect();
+    return {};
+  }
+  l.conn = id.value();
+  l.state = Link::State::connecting;
+  return {};
+}
+
+void Client::start_link() noexcept {
+  if (closing_ || !started_) {
+    return;
+  }
+  Link* l = nullptr;
+  for (std::uint32_t i = 0; i < kLinks; ++i) {
+    const Link::State st = links_[i].state;
+    if (st == Link::State::connecting || st == Link::State::hello || st == Link::State::ready) {
+      return;  // one is on its way or serving already
+    }
+    if (st == Link::State::idle && l == nullptr) {
+      l = &links_[i];
+    }
+  }
+  if (l == nullptr) {
+    return;  // both links busy draining: the first to close starts the next
+  }
+  l->dec.reset();
+  l->inflight = 0;
+  l->last_id = 0;
+  l->subs_pending = false;
+  platform::ConnectOptions co;
+  co.timeout_ms = opts_.connect_timeout_ms;
+  co.context = platform::Context::of(l);
+  auto id = loop_.connect(addr_, *this, co);
+  if (!id) {
+    if (id.error() == platform_errc::shutting_down) {
+      close();
+      return;
+    }
+    log(LogLevel::warn, "client: connect failed: %s", id.error().message().c_str());
+    schedule_reconnect();
+    return;
+  }
+  l->conn = id.value();
+  l->state = Link::State::connecting;
+}
+
+void Client::schedule_reconnect() noexcept {
+  if (closing_ || !opts_.reconnect || reconnect_timer_.scheduled()) {
+    return;
+  }
+  const std::uint64_t wait =
+      jitter(opts_.reconnect_min_ms, opts_.reconnect_max_ms, reconnect_attempt_);
+  ++reconnect_attempt_;
+  loop_.timers().schedule(reconnect_timer_, loop_.now_ms() + wait);
+}
+
+void Client::on_reconnect_timer(TimerNode* n) noexcept {
+  static_cast<Client*>(n->ctx)->start_link();
+}
+
+void Client::link_ready(Link& l) noexcept {
+  l.state = Link::State::ready;
+  known_max_frame_ = l.peer_max_frame;
+  reconnect_attempt_ = 0;
+  ++stats_.connects;
+  send_subs(l);
+  notify_state();
+  pump();
+}
+
+void Client::link_closed(Link& l, std::error_code why) noexcept {
+  const bool served = l.state == Link::State::ready || l.state == Link::State::draining;
+  loop_.timers().cancel(l.hello_timer);
+  l.state = Link::State::idle;
+  l.conn = {};
+  l.inflight = 0;
+  if (served) {
+    ++stats_.disconnects;
+  }
+  if (why) {
+    log(LogLevel::debug, "client: connection closed: %s", why.message().c_str());
+  }
+  for (std::uint32_t i = 0; i < cap_; ++i) {
+    Slot& s = slots_[i];
+    if (s.link != l.index) {
+      continue;
+    }
+    if (s.state == Slot::State::cancelled) {
+      free_slot(s);
+    } else if (s.state == Slot::State::sent) {
+      attempt_failed(s, make_error_code(client_errc::connection_lost));
+    }
+  }
+  if (ping_fn_ != nullptr && ping_link_ == l.index) {
+    ping_done(fail(client_errc::connection_lost));
+  }
+  notify_state();
+  if (closing_) {
+    return;
+  }
+  if (opts_.reconnect) {
+    if (active() == nullptr) {
+      if (served) {
+        start_link();  // at once after a working connection; backoff after a failed one
+      } else {
+        schedule_reconnect();
+      }
+    }
+    return;
+  }
+  if (!ready()) {
+    // No reconnection: what waits for a connection would wait forever.
+    while (queue_head_ != kNil) {
+      Slot& s = slots_[queue_head_];
+      unqueue(s);
+      complete(s, fail(client_errc::not_connected));
+    }
+  }
+}
+
+Link* Client::active() noexcept {
+  for (std::uint32_t i = 0; i < kLinks; ++i) {
+    if (links_[i].state == Link::State::ready) {
+      return &links_[i];
+    }
+  }
+  return nullptr;
+}
+
+bool Client::ready() const noexcept {
+  for (std::uint32_t i = 0; i < kLinks; ++i) {
+    if (links_[i].state == Link::State::ready) {
+      return true;
+    }
+  }
+  return false;
+}
+
+bool Client::idle() const noexcept {
+  for (std::uint32_t i = 0; i < kLinks; ++i) {
+    if (links_[i].live()) {
+      return false;
+    }
+  }
+  return pending_ == 0;
+}
+
+void Client::notify_state() noexcept {
+  const bool r = ready();
+  if (r != was_ready_) {
+    was_ready_ = r;
+    if (opts_.on_state != nullptr) {
+      opts_.on_state(opts_.state_ctx, r);
+    }
+  }
+}
+
+void Client::close() noexcept {
+  if (closing_) {
+    return;
+  }
+  closing_ = true;
+  loop_.timers().cancel(reconnect_timer_);
+  queue_head_ = queue_tail_ = kNil;
+  for (std::uint32_t i = 0; i < cap_; ++i) {
+    Slot& s = slots_[i];
+    if (s.state == Slot::State::cancelled) {
+      free_slot(s);
+    } else if (s.state != Slot::State::free) {
+      complete(s, fail(client_errc::closed));
+    }
+  }
+  if (ping_fn_ != nullptr) {
+    ping_done(fail(client_errc::closed));
+  }
+  for (std::uint32_t i = 0; i < kLinks; ++i) {
+    if (Conn* c = loop_.find(links_[i].conn)) {
+      c->close();
+    }
+  }
+  notify_state();
+}
+
+void Client::reset() noexcept {
+  for (std::uint32_t i = 0; i < kLinks; ++i) {
+    if (Conn* c = loop_.find(links_[i].conn)) {
+      c->abort(make_error_code(client_errc::connection_lost));
+    }
+  }
+}
+
+// ---- received frames -------------------------------------------------------------------------
+
+void Client::hello_ack(Link& l, Conn& c, std::span<const std::byte> raw) noexcept {
+  Result<Frame> f = msg::parse(raw);
+  if (f && f->type == FrameType::error && f->id == 0) {
+    c.abort(protocol_error(f->code));  // unsupported_version, or the server refused us
+    return;
+  }
+  // §6.4: the server answers with the version it chose, min(ours, its highest); we speak
+  // only version 1, so anything else (or no usable limits) ends the connection.
+  if (!f || f->type != FrameType::hello_ack || f->hello.version != msg::kProtocolVersion ||
+      f->hello.max_inflight == 0 || f->hello.max_frame < msg::kHeaderSize + 16) {
+    c.abort(make_error_code(client_errc::bad_hello));
+    return;
+  }
+  loop_.timers().cancel(l.hello_timer);
+  l.peer_max_frame = f->hello.max_frame;
+  l.peer_max_inflight = f->hello.max_inflight;
+  link_ready(l);
+}
+
+void Client::link_frame(Link& l, Conn& c, std::span<const std::byte> raw) noexcept {
+  if (l.state == Link::State::hello) {
+    hello_ack(l, c, raw);
+    return;
+  }
+  Result<Frame> parsed = msg::parse(raw);
+  if (!parsed) {
+    (void)send_frame(c, msg::make_error(0, ProtocolError::bad_frame));
+    c.close();
+    return;
+  }
+  const Frame& f = parsed.value();
+  switch (f.type) {
+    case FrameType::response:
+      answered(l, f.id, {}, f.payload);
+      return;
+    case FrameType::error:
+      if (f.id == 0) {
+        c.abort(protocol_error(f.code));  // connection-fatal (§6.5)
+      } else {
+        answered(l, f.id, protocol_error(f.code), {});
+      }
+      return;
+    case FrameType::event:
+      if (Sub* s = find_sub(f.topic); s != nullptr && s->fn != nullptr) {
+        ++stats_.events;
+        s->fn(s->ctx, f.topic, f.payload);
+      }
+      return;
+    case FrameType::ping:
+      (void)send_frame(c, msg::make_pong(f.id, f.payload));
+      return;
+    case FrameType::pong:
+      if (ping_fn_ != nullptr && f.id == ping_id_ && ping_link_ == l.index) {
+        ping_done(loop_.now_ms() - ping_sent_);
+      }
+      return;
+    case FrameType::goaway:
+      goaway(l, f.last_id);
+      return;
+    case FrameType::request:
+      (void)send_frame(c, msg::make_error(f.id, ProtocolError::unknown_method));
+      return;
+    case FrameType::message:  // no methods are served here: dropped (§6.3)
+    case FrameType::cancel:   // of a request we never got
+      return;
+    default:  // HELLO again, or a client-only frame from the server
+      (void)send_frame(c, msg::make_error(0, ProtocolError::bad_frame));
+      c.close();
+      return;
+  }
+}
+
+void Client::goaway(Link& l, std::uint32_t last_id) noexcept {
+  if (l.state != Link::State::ready) {
+    return;
+  }
+  l.state = Link::State::draining;
+  // §6.3: REQUESTs above last_id were not run.
+  for (std::uint32_t i = 0; i < cap_; ++i) {
+    Slot& s = slots_[i];
+    if (s.link == l.index && s.state != Slot::State::free && s.state != Slot::State::queued &&
+        s.state != Slot::State::backoff && s.id > last_id) {
+      --l.inflight;
+      if (s.state == Slot::State::cancelled) {
+        free_slot(s);
+      } else {
+        attempt_failed(s, msg::make_error_code(ProtocolError::shutting_down));
+      }
+    }
+  }
+  notify_state();
+  start_link();  // new calls go to a new connection
+  if (l.inflight == 0) {
+    if (Conn* c = loop_.find(l.conn)) {
+      c->close();
+    }
+  }
+}
+
+// ---- calls -------------------------------------------------------------------------------------
+
+Result<void> Client::call(std::uint32_t method, std::span<const std::byte> payload,
+                          const CallOptions& options, CallFn fn, void* ctx) noexcept {
+  if (closing_) {
+    return fail(client_errc::closed);
+  }
+  if (free_head_ == kNil) {
+    return fail(client_errc::overloaded);
+  }
+  const bool idem = options.idempotent;
+  const std::uint64_t key = idem ? random() : 0;
+  // Encoded with id 1 (0 is refused by encode); the real id is patched in when it is sent.
+  const Frame f = msg::make_request(1, method, 0, payload, idem, key);
+  const std::size_t n = msg::encoded_size(f);
+  platform::BufferPool& pool = loop_.pool();
+  if (n > pool.buffer_size() ||
+      (known_max_frame_ != 0 && n - msg::kPrefixSize > known_max_frame_)) {
+    return fail(msg::msg_errc::too_large);
+  }
+  const platform::BufId buf = pool.acquire();
+  if (buf == platform::kNoBuf) {
+    return fail(platform_errc::no_buffers);
+  }
+  BufRef ref(&pool, buf);
+  if (auto e = msg::encode(f, pool.span(buf)); !e) {
+    return fail(e.error());
+  }
+  Slot& s = slots_[free_head_];
+  free_head_ = s.next;
+  s.frame = std::move(ref);
+  s.frame_len = static_cast<std::uint32_t>(n);
+  s.idempotent = idem;
+  s.retries_left = idem ? options.retries : 0;
+  s.attempt = 0;
+  s.id = 0;
+  s.fn = fn;
+  s.ctx = ctx;
+  s.deadline_at = options.deadline_ms != 0 ? loop_.now_ms() + options.deadline_ms : 0;
+  if (s.deadline_at != 0) {
+    loop_.timers().schedule(s.deadline_timer, s.deadline_at);
+  }
+  ++pending_;
+  ++stats_.calls;
+  enqueue(s);
+  pump();
+  return {};
+}
+
+void Client::enqueue(Slot& s) noexcept {
+  s.state = Slot::State::queued;
+  s.next = kNil;
+  s.prev = queue_tail_;
+  if (queue_tail_ != kNil) {
+    slots_[queue_tail_].next = s.index;
+  } else {
+    queue_head_ = s.index;
+  }
+  queue_tail_ = s.index;
+}
+
+void Client::unqueue(Slot& s) noexcept {
+  if (s.prev != kNil) {
+    slots_[s.prev].next = s.next;
+  } else {
+    queue_head_ = s.next;
+  }
+  if (s.next != kNil) {
+    slots_[s.next].prev = s.prev;
+  } else {
+    queue_tail_ = s.prev;
+  }
+  s.next = s.prev = kNil;
+}
+
+void Client::pump() noexcept {
+  Link* l = active();
+  if (l == nullptr) {
+    return;
+  }
+  Conn* c = loop_.find(l->conn);
+  if (c == nullptr) {
+    return;
+  }
+  platform::BufferPool& pool = loop_.pool();
+  while (queue_head_ != kNil && l->inflight < l->peer_max_inflight) {
+    Slot& s = slots_[queue_head_];
+    if (s.frame_len - msg::kPrefixSize > l->peer_max_frame) {
+      unqueue(s);
+      complete(s, fail(msg::msg_errc::too_large));
+      continue;
+    }
+    const std::uint32_t id = next_id(l->last_id, s.index, cap_);
+    if (id == 0) {
+      // Ids spent on this connection: let it finish like a GOAWAY'd one, continue on another.
+      l->state = Link::State::draining;
+      notify_state();
+      start_link();
+      return;
+    }
+    if (pool.refcount(s.frame.id()) > 1) {
+      // A retry while an older connection's queue still points at the bytes: patch a copy.
+      const platform::BufId fresh = pool.acquire();
+      if (fresh == platform::kNoBuf) {
+        return;  // on_writable or the next answer pumps again
+      }
+      std::memcpy(pool.data(fresh), s.frame.data(), s.frame_len);
+      s.frame = BufRef(&pool, fresh);
+    }
+    std::byte* p = s.frame.data();
+    put_u32(p + kIdOffset, id);
+    if (s.deadline_at != 0) {
+      const std::uint64_t now = loop_.now_ms();
+      const std::uint64_t left = s.deadline_at > now ? s.deadline_at - now : 1;
+      put_u32(p + kDeadlineOffset,
+              static_cast<std::uint32_t>(std::min<std::uint64_t>(left, 0xffffffffu)));
+    }
+    if (!c->send_ref(s.frame, {p, s.frame_len})) {
+      return;  // queue_full / no_buffers: on_writable pumps again; closed: on_close follows
+    }
+    unqueue(s);
+    l->last_id = id;
+    ++l->inflight;
+    s.id = id;
+    s.link = l->index;
+    s.state = Slot::State::sent;
+    if (!s.idempotent) {
+      s.frame.reset();  // never sent again; the queue holds its own reference
+    }
+  }
+}
+
+void Client::answered(Link& l, std::uint32_t id, std::error_code err,
+                      std::span<const std::byte> payload) noexcept {
+  Slot& s = slots_[id & (cap_ - 1)];
+  if ((s.state != Slot::State::sent && s.state != Slot::State::cancelled) || s.id != id ||
+      s.link != l.index) {
+    return;  // §6.2: crossed a CANCEL or a deadline, or not ours: ignored
+  }
+  --l.inflight;
+  if (s.state == Slot::State::cancelled) {
+    free_slot(s);
+  } else if (!err) {
+    ++stats_.responses;
+    complete(s, payload);
+  } else {
+    ++stats_.errors;
+    attempt_failed(s, err);
+  }
+  if (l.state == Link::State::draining && l.inflight == 0) {
+    if (Conn* c = loop_.find(l.conn)) {
+      c->close();
+    }
+  }
+  pump();
+}
+
+void Client::attempt_failed(Slot& s, std::error_code why) noexcept {
+  if (s.idempotent && s.retries_left != 0 && !closing_ && is_retryable(why)) {
+    const std::uint64_t wait = jitter(opts_.retry_min_ms, opts_.retry_max_ms, s.attempt);
+    const std::uint64_t at = loop_.now_ms() + wait;
+    if (s.deadline_at == 0 || at < s.deadline_at) {
+      --s.retries_left;
+      ++s.attempt;
+      ++stats_.retries;
+      s.state = Slot::State::backoff;
+      s.id = 0;
+      loop_.timers().schedule(s.retry_timer, at);
+      return;
+    }
+  }
+  complete(s, fail(why));
+}
+
+void Client::complete(Slot& s, Result<std::span<const std::byte>> r) noexcept {
+  const CallFn fn = s.fn;
+  void* const ctx = s.ctx;
+  free_slot(s);  // first: the callback may make new calls
+  if (fn != nullptr) {
+    fn(ctx, std::move(r));
+  }
+}
+
+void Client::free_slot(Slot& s) noexcept {
+  loop_.timers().cancel(s.deadline_timer);
+  loop_.timers().cancel(s.retry_timer);
+  s.frame.reset();
+  s.state = Slot::State::free;
+  s.fn = nullptr;
+  s.id = 0;
+  s.prev = kNil;
+  s.next = free_head_;
+  free_head_ = s.index;
+  --pending_;
+}
+
+void Client::on_call_timer(TimerNode* n) noexcept {
+  Slot& s = *static_cast<Slot*>(n->ctx);
+  Client& cl = *s.client;
+  if (n == &s.retry_timer) {
+    if (s.state == Slot::State::backoff) {
+      cl.enqueue(s);
+      if (cl.active() == nullptr) {
+        cl.start_link();
+      }
+      cl.pump();
+    }
+    return;
+  }
+  // The call's deadline.
+  ++cl.stats_.timeouts;
+  switch (s.state) {
+    case Slot::State::queued:
+      cl.unqueue(s);
+      cl.complete(s, fail(platform_errc::timed_out));
+      return;
+    case Slot::State::backoff:
+      cl.complete(s, fail(platform_errc::timed_out));
+      return;
+    case Slot::State::sent: {
+      // The id stays taken until the server answers the CANCEL (it still counts against
+      // the server's max_inflight); the caller hears now.
+      if (Conn* c = cl.loop_.find(cl.links_[s.link].conn)) {
+        (void)send_frame(*c, msg::make_cancel(s.id));
+      }
+      s.state = Slot::State::cancelled;
+      cl.loop_.timers().cancel(s.retry_timer);
+      s.frame.reset();
+      const CallFn fn = s.fn;
+      s.fn = nullptr;
+      if (fn != nullptr) {
+        fn(s.ctx, fail(platform_errc::timed_out));
+      }
+      return;
+    }
+    default:
+      return;
+  }
+}
+
+// ---- one-way frames, subscriptions, ping
+// ---------------------------------------------------------
+
+Result<void> Client::message(std::uint32_t method, std::span<const std::byte> payload) noexcept {
+  Link* l = active();
+  Conn* c = l != nullptr ? loop_.find(l->conn) : nullptr;
+  if (c == nullptr) {
+    return fail(client_errc::not_connected);
+  }
+  const Frame f = msg::make_message(method, payload);
+  if (msg::encoded_size(f) - msg::kPrefixSize > l->peer_max_frame) {
+    return fail(msg::msg_errc::too_large);
+  }
+  return send_frame(*c, f);
+}
+
+Result<void> Client::publish(std::span<const std::byte> topic,
+                             std::span<const std::byte> payload) noexcept {
+  if (topic.empty() || topic.size() > msg::kMaxTopicSize) {
+    return fail(msg::msg_errc::bad_field);
+  }
+  Link* l = active();
+  Conn* c = l != nullptr ? loop_.find(l->conn) : nullptr;
+  if (c == nullptr) {
+    return fail(client_errc::not_connected);
+  }
+  const Frame f = msg::make_publish(topic, payload);
+  if (msg::encoded_size(f) - msg::kPrefixSize > l->peer_max_frame) {
+    return fail(msg::msg_errc::too_large);
+  }
+  return send_frame(*c, f);
+}
+
+Sub* Client::find_sub(std::span<const std::byte> topic) noexcept {
+  for (std::uint32_t i = 0; i < opts_.max_subscriptions; ++i) {
+    Sub& s = subs_[i];
+    if (s.used && s.len == topic.size() && std::memcmp(s.topic, topic.data(), s.len) == 0) {
+      return &s;
+    }
+  }
+  return nullptr;
+}
+
+void Client::send_subs(Link& l) noexcept {
+  Conn* c = loop_.find(l.conn);
+  if (c == nullptr) {
+    return;
+  }
+  l.subs_pending = false;
+  for (std::uint32_t i = 0; i < opts_.max_subscriptions; ++i) {
+    if (subs_[i].used && !send_frame(*c, msg::make_subscribe(subs_[i].name()))) {
+      // No room: on_writable sends them all again (a repeated SUBSCRIBE is harmless).
+      l.subs_pending = true;
+      return;
+    }
+  }
+}
+
+Result<void> Client::subscribe(std::span<const std::byte> topic, EventFn fn, void* ctx) noexcept {
+  if (topic.empty() || topic.size() > msg::kMaxTopicSize) {
+    return fail(msg::msg_errc::bad_field);
+  }
+  Sub* s = find_sub(topic);
+  if (s == nullptr) {
+    for (std::uint32_t i = 0; i < opts_.max_subscriptions && s == nullptr; ++i) {
+      if (!subs_[i].used) {
+        s = &subs_[i];
+      }
+    }
+    if (s == nullptr) {
+      return fail(client_errc::overloaded);
+    }
+    s->used = true;
+    s->len = static_cast<std::uint8_t>(topic.size());
+    std::memcpy(s->topic, topic.data(), topic.size());
+    if (Link* l = active()) {
+      if (Conn* c = loop_.find(l->conn);
+          c != nullptr && !send_frame(*c, msg::make_subscribe(topic))) {
+        l->subs_pending = true;
+      }
+    }
+  }
+  s->fn = fn;
+  s->ctx = ctx;
+  return {};
+}
+
+Result<void> Client::unsubscribe(std::span<const std::byte> topic) noexcept {
+  Sub* s = find_sub(topic);
+  if (s == nullptr) {
+    return fail(platform_errc::invalid_argument);
+  }
+  s->used = false;
+  s->fn = nullptr;
+  if (Link* l = active()) {
+    if (Conn* c = loop_.find(l->conn)) {
+      (void)send_frame(*c, msg::make_unsubscribe(topic));
+    }
+  }
+  return {};
+}
+
+Result<void> Client::ping(std::uint32_t timeout_ms, PingFn fn, void* ctx) noexcept {
+  if (ping_fn_ != nullptr) {
+    return fail(client_errc::overloaded);
+  }
+  Link* l = active();
+  Conn* c = l != nullptr ? loop_.find(l->conn) : nullptr;
+  if (c == nullptr) {
+    return fail(client_errc::not_connected);
+  }
+  ping_id_ = ++ping_seq_;
+  std::byte opaque[msg::kPingBodySize] = {};
+  put_u32(opaque + 4, ping_id_);
+  if (auto r = send_frame(*c, msg::make_ping(ping_id_, opaque)); !r) {
+    return r;
+  }
+  ping_fn_ = fn;
+  ping_ctx_ = ctx;
+  ping_link_ = l->index;
+  ping_sent_ = loop_.now_ms();
+  loop_.timers().schedule(ping_timer_, ping_sent_ + timeout_ms);
+  return {};
+}
+
+void Client::on_ping_timer(TimerNode* n) noexcept {
+  static_cast<Client*>(n->ctx)->ping_done(fail(platform_errc::timed_out));
+}
+
+void Client::ping_done(Result<std::uint64_t> r) noexcept {
+  loop_.timers().cancel(ping_timer_);
+  const PingFn fn = ping_fn_;
+  ping_fn_ = nullptr;
+  if (fn != nullptr) {
+    fn(ping_ctx_, std::move(r));
+  }
+}
+
+// ---- randomness
+// ----------------------------------------------------------------------------------
+
+std::uint64_t Client::random() noexcept {
+  // splitmix64: a bijection of a counter, so the keys of one client never repeat within 2^64
+  // calls; the getrandom() seed makes them unpredictable and distinct between clients.
+  std::uint64_t z = (rng_ += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+std::uint64_t Client::jitter(std::uint32_t min_ms, std::uint32_t max_ms,
+                             std::uint32_t attempt) noexcept {
+  // Exponential backoff with "equal jitter": uniform in [d/2, d], so clients that lost the
+  // same server spread out but none retries at once.
+  std::uint64_t d = static_cast<std::uint64_t>(min_ms) << std::min<std::uint32_t>(attempt, 20);
+  d = std::min<std::uint64_t>(d, max_ms);
+  const std::uint64_t half = d / 2;
+  return half + random() % (d - half + 1);
+}
+
+}  // namespace weft::client

@@ -84,20 +84,9 @@ class ClientTest : public ::testing::TestWithParam<BackendKind> {
     ASSERT_TRUE(spin([&] { return client_->ready(); }));
   }
 
-  // Runs both loops until done() holds or the limit passes.
   template <class F>
   bool spin(F done, std::chrono::milliseconds limit = 10s) {
-    const auto end = std::chrono::steady_clock::now() + limit;
-    while (!done()) {
-      if (std::chrono::steady_clock::now() > end) {
-        return done();
-      }
-      if (server_->loop() != nullptr) {
-        server_->loop()->run_once(0);
-      }
-      loop_->run_once(1);
-    }
-    return true;
+    return test::spin_both(*server_, *loop_, done, limit);
   }
 
   std::vector<Seen> seen(FrameType t) const {

@@ -8,6 +8,7 @@
 // port again from a new one.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -172,5 +173,22 @@ class ServerLoop {
   std::unique_ptr<platform::Loop> loop_;
   platform::Address addr_;
 };
+
+// Runs the server's loop and the client's in turn until done() holds or the limit passes.
+template <class F>
+bool spin_both(ServerLoop& server, platform::Loop& client, F done,
+               std::chrono::milliseconds limit = std::chrono::seconds(10)) {
+  const auto end = std::chrono::steady_clock::now() + limit;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > end) {
+      return done();
+    }
+    if (server.loop() != nullptr) {
+      server.loop()->run_once(0);
+    }
+    client.run_once(1);
+  }
+  return true;
+}
 
 }  // namespace weft::test

@@ -308,7 +308,11 @@ platform::Handler* Client::create(Conn& c) noexcept {
 
 Result<void> Client::connect(const platform::Address& addr) noexcept {
   if (closing_) {
-    return fail(client_errc::closed);
+    if (!idle()) {
+      return fail(client_errc::closed);
+    }
+    closing_ = false;  // closed and idle: may start again (a pool reopening a member)
+    started_ = false;
   }
   if (started_) {
     return fail(platform_errc::invalid_argument);

@@ -124,8 +124,9 @@ class Client final : private platform::HandlerFactory {
   Client& operator=(const Client&) = delete;
 
   // Starts connecting to addr (and keeps doing so per Options::reconnect). Calls may be made
-  // at once: they wait for the HELLO. Errors: invalid_argument (already started), closed
-  // (after close()), and Loop::connect's errors when Options::reconnect is off.
+  // at once: they wait for the HELLO. A client that was closed may connect again once idle().
+  // Errors: invalid_argument (already started), closed (closed but not idle yet), and
+  // Loop::connect's errors when Options::reconnect is off.
   [[nodiscard]] Result<void> connect(const platform::Address& addr) noexcept;
 
   // Sends REQUEST(method, payload) when a connection is ready and has room; fn(ctx, result)

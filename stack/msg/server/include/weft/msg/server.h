@@ -23,6 +23,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <span>
 #include <string_view>
 
@@ -95,13 +96,15 @@ class Registry {
   std::size_t n_ = 0;
 };
 
-// A call that will be answered later, possibly on another worker. Copyable, 16 bytes; stale
-// handles (the connection closed, the call was cancelled, timed out or answered) are detected
-// by generation and their answers dropped (answer() returns gone).
+// A call that will be answered later, possibly on another worker. A plain value (copy it
+// anywhere); a stale handle (the call already ended on the wire, or its connection closed) is
+// detected by generation, and its answer is dropped (answer() returns call_gone).
 struct Deferred {
   platform::ConnId conn;
+  std::uint32_t request_id = 0;
   std::uint32_t call_slot = 0;
   std::uint32_t call_gen = 0;
+  ServerWorker* owner = nullptr;  // the owning worker's server state
 };
 
 // One REQUEST (or MESSAGE) being handled. Valid during the method call; after defer(), use
@@ -130,29 +133,35 @@ class Call {
  private:
   friend class ServerConn;
   friend class ServerWorker;
-  ServerConn* owner_ = nullptr;
+  ServerWorker* owner_ = nullptr;
   platform::Conn* conn_ = nullptr;
   std::uint32_t id_ = 0;
   std::uint32_t method_ = 0;
   std::uint64_t deadline_ = 0;
-  std::uint32_t slot_ = 0;  // in the worker's call table; kNoSlot for a MESSAGE
+  std::uint32_t slot_ = 0;  // in the worker's call table (unused for a MESSAGE)
+  std::uint32_t gen_ = 0;
   bool answered_ = false;
   bool deferred_ = false;
 };
 
 // Answers a deferred call from the worker `here` (any worker of the runtime). On the owning
 // worker it is sent at once; from another, the whole RESPONSE frame is encoded into one of
-// the runtime's shared buffers and posted to the owner. Errors: gone (the call ended or its
-// connection closed — nothing is sent), no_buffers (no shared buffer: answer later or fail),
-// queue_full (the post ring is full), too_large.
+// the runtime's shared buffers (Config::shared_buffers must be > 0) and posted to the owner.
+// Every deferred call must be answered exactly once, even after its deadline passed or its
+// connection closed: that is when its call slot is freed and, for an idempotent request, its
+// answer recorded for retries. Errors: call_gone (the wire already has an answer —
+// deadline_exceeded or cancelled — or the connection closed: nothing is sent, the slot is
+// freed; from another worker this is only known on the owner, so it is not reported),
+// no_buffers (no shared buffer), queue_full (the post ring is full: retry), too_large.
 Result<void> answer(platform::Loop& here, const Deferred& d,
                     std::span<const std::byte> payload) noexcept;
 Result<void> answer_error(platform::Loop& here, const Deferred& d, ProtocolError code,
                           std::string_view detail = {}) noexcept;
 
 // Topic operations of a connection, for a pub/sub layer (weft::pubsub) to implement. The
-// server parses SUBSCRIBE / UNSUBSCRIBE / PUBLISH and calls these; without a Topics, those
-// frames are answered ERROR unknown_method with id 0... (they carry no id: see §6.9).
+// server parses SUBSCRIBE / UNSUBSCRIBE / PUBLISH and calls these; a failure (and any of
+// these frames when the server has no Topics) is answered ERROR with id 0 and a non-fatal
+// code, the topic in its detail (docs/protocol.md §6.9): these frames carry no id.
 class Topics {
  public:
   virtual ~Topics() = default;
@@ -167,24 +176,24 @@ class Topics {
 };
 
 struct ServerStats {
-  std::uint64_t requests = 0;           // REQUESTs dispatched to a handler
-  std::uint64_t messages = 0;           // MESSAGEs dispatched
-  std::uint64_t responses = 0;          // RESPONSE frames sent
-  std::uint64_t errors_sent = 0;        // ERROR frames sent (any code)
-  std::uint64_t deadline_exceeded = 0;  // calls ended by their deadline
-  std::uint64_t cancelled = 0;          // calls ended by CANCEL
-  std::uint64_t late_answers = 0;       // answers dropped: the call had already ended
-  std::uint64_t idempotent_replays = 0; // retries answered from the idempotency table
-  std::uint64_t protocol_errors = 0;    // connections closed for a bad frame / version
-  std::uint64_t overloaded = 0;         // REQUESTs refused: max_inflight or call table full
+  std::uint64_t requests = 0;            // REQUESTs dispatched to a handler
+  std::uint64_t messages = 0;            // MESSAGEs dispatched
+  std::uint64_t responses = 0;           // RESPONSE frames sent
+  std::uint64_t errors_sent = 0;         // ERROR frames sent (any code)
+  std::uint64_t deadline_exceeded = 0;   // calls ended by their deadline
+  std::uint64_t cancelled = 0;           // calls ended by CANCEL
+  std::uint64_t late_answers = 0;        // answers dropped: the call had already ended
+  std::uint64_t idempotent_replays = 0;  // retries answered from the idempotency table
+  std::uint64_t protocol_errors = 0;     // connections closed for a bad frame / version
+  std::uint64_t overloaded = 0;          // REQUESTs refused: max_inflight or call table full
   std::uint64_t pings = 0;
 };
 
 struct Options {
-  std::uint32_t max_frame = 16 * 1024;  // largest L accepted and announced (<= buffer_size)
-  std::uint32_t max_inflight = 64;      // unanswered REQUESTs per connection (announced)
-  std::uint32_t max_calls = 4096;       // calls in flight per worker, all connections
-  std::uint32_t connections = 0;        // handlers per worker; 0 = Config::max_connections
+  std::uint32_t max_frame = 16 * 1024;    // largest L accepted and announced (<= buffer_size)
+  std::uint32_t max_inflight = 64;        // unanswered REQUESTs per connection (announced)
+  std::uint32_t max_calls = 4096;         // calls in flight per worker, all connections
+  std::uint32_t connections = 0;          // handlers per worker; 0 = Config::max_connections
   std::uint32_t hello_timeout_ms = 5000;  // HELLO must arrive within this, else closed
   // Idempotency table per worker (capacity 0: IDEMPOTENT requests run every time).
   std::uint32_t idempotency_entries = 1024;
@@ -198,12 +207,28 @@ struct Options {
   std::function<Topics*(platform::Loop&)> topics;
 };
 
-// A platform::Service serving the protocol on `address` with `options`.
-[[nodiscard]] platform::Service make_service(const platform::Address& address, Options options);
+// The server: options, and per-worker state created on each worker when the runtime starts.
+// Must outlive the Runtime it serves (service() captures it).
+class Server {
+ public:
+  explicit Server(Options options);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
 
-// The worker-side state make_service's factory creates, reachable from any connection.
-// Null when the loop serves no msg::Server.
-[[nodiscard]] ServerWorker* server_worker(platform::Loop& loop) noexcept;
-[[nodiscard]] ServerStats stats(const ServerWorker& w) noexcept;
+  // A platform::Service serving the protocol on `address` (add it to Runtime::start).
+  [[nodiscard]] platform::Service service(const platform::Address& address);
+  [[nodiscard]] const Options& options() const noexcept { return options_; }
+  // Any thread: the sum over workers (relaxed counters).
+  [[nodiscard]] ServerStats stats() const noexcept;
+
+ private:
+  friend class ServerWorker;
+  void attach(ServerWorker* w) noexcept;
+  void detach(ServerWorker* w) noexcept;
+  Options options_;
+  struct Workers;
+  std::unique_ptr<Workers> workers_;
+};
 
 }  // namespace weft::msg

@@ -559,7 +559,15 @@ void Client::link_frame(Link& l, Conn& c, std::span<const std::byte> raw) noexce
       return;
     case FrameType::error:
       if (f.id == 0) {
-        c.abort(protocol_error(f.code));  // connection-fatal (§6.5)
+        const std::error_code e = protocol_error(f.code);
+        if (msg::is_connection_fatal(static_cast<ProtocolError>(e.value()))) {
+          c.abort(e);  // §6.5: the server closes too
+        } else {
+          // §6.9: a MESSAGE, SUBSCRIBE, UNSUBSCRIBE or PUBLISH failed; the connection stays.
+          ++stats_.stream_errors;
+          log(LogLevel::debug, "client: server reported %s for a one-way frame",
+              msg::to_string(static_cast<ProtocolError>(e.value())));
+        }
       } else {
         answered(l, f.id, protocol_error(f.code), {});
       }

@@ -105,6 +105,9 @@ struct ClientStats {
   std::uint64_t connects = 0;     // connections that reached ready
   std::uint64_t disconnects = 0;  // connections lost or closed
   std::uint64_t events = 0;       // EVENTs delivered
+  // ERROR frames with id 0 and a non-fatal code: a MESSAGE, SUBSCRIBE, UNSUBSCRIBE or
+  // PUBLISH failed on the server (docs/protocol.md §6.9); the connection stays open.
+  std::uint64_t stream_errors = 0;
 };
 
 namespace detail {

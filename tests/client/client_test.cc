@@ -27,41 +27,13 @@ using platform::BackendKind;
 using platform::Conn;
 using test::bytes_of;
 using test::FakeScript;
+using test::Outcome;
+using test::record;
 using test::Seen;
 using test::text_of;
 
-// One call's outcome, as its callback saw it.
-struct Outcome {
-  int calls = 0;  // callbacks run: must end at exactly 1
-  std::error_code error;
-  std::string payload;
-  [[nodiscard]] bool done() const { return calls != 0; }
-};
-void record(void* ctx, Result<std::span<const std::byte>> r) noexcept {
-  auto* o = static_cast<Outcome*>(ctx);
-  ++o->calls;
-  if (r.ok()) {
-    o->payload = text_of(r.value());
-  } else {
-    o->error = r.error();
-  }
-}
-
-class ClientTest : public ::testing::TestWithParam<BackendKind> {
+class ClientTest : public test::LoopPairTest {
  protected:
-  void SetUp() override {
-    std::string why;
-    if (GetParam() == BackendKind::uring && !test::uring_usable(&why)) {
-      GTEST_SKIP() << "io_uring unavailable here: " << why;
-    }
-    cfg_ = test::one_worker_config(GetParam());
-    cfg_.outbound_connections = 8;
-    server_ = std::make_unique<test::ServerLoop>(cfg_, &script_);
-    ASSERT_TRUE(server_->start());
-    auto l = platform::Loop::create(cfg_, 1);
-    ASSERT_TRUE(l.ok()) << l.error().message();
-    loop_ = std::move(l.value());
-  }
   void TearDown() override {
     if (client_) {
       client_->close();
@@ -84,11 +56,6 @@ class ClientTest : public ::testing::TestWithParam<BackendKind> {
     ASSERT_TRUE(spin([&] { return client_->ready(); }));
   }
 
-  template <class F>
-  bool spin(F done, std::chrono::milliseconds limit = 10s) {
-    return test::spin_both(*server_, *loop_, done, limit);
-  }
-
   std::vector<Seen> seen(FrameType t) const {
     std::vector<Seen> out;
     for (const Seen& s : script_.seen) {
@@ -106,10 +73,6 @@ class ClientTest : public ::testing::TestWithParam<BackendKind> {
     return outcomes_.back().get();
   }
 
-  platform::Config cfg_;
-  FakeScript script_;
-  std::unique_ptr<test::ServerLoop> server_;
-  std::unique_ptr<platform::Loop> loop_;
   std::unique_ptr<Client> client_;
   std::vector<std::unique_ptr<Outcome>> outcomes_;
 };

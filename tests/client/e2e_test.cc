@@ -27,6 +27,8 @@ using namespace std::chrono_literals;
 using msg::method_id;
 using platform::BackendKind;
 using test::bytes_of;
+using test::Outcome;
+using test::record;
 using test::text_of;
 
 constexpr std::uint32_t kEcho = method_id("weft.test.E2e/Echo");
@@ -116,24 +118,6 @@ class TestTopics final : public msg::Topics {
   std::vector<std::pair<platform::ConnId, std::string>> subs_;
 };
 
-struct Outcome {
-  int calls = 0;
-  int order = 0;
-  std::error_code error;
-  std::string payload;
-};
-int g_done = 0;
-void record(void* ctx, Result<std::span<const std::byte>> r) noexcept {
-  auto* o = static_cast<Outcome*>(ctx);
-  ++o->calls;
-  o->order = ++g_done;
-  if (r.ok()) {
-    o->payload = text_of(r.value());
-  } else {
-    o->error = r.error();
-  }
-}
-
 class E2eTest : public ::testing::TestWithParam<BackendKind> {
  protected:
   void SetUp() override {
@@ -141,7 +125,7 @@ class E2eTest : public ::testing::TestWithParam<BackendKind> {
     if (GetParam() == BackendKind::uring && !test::uring_usable(&why)) {
       GTEST_SKIP() << "io_uring unavailable here: " << why;
     }
-    g_done = 0;
+    Outcome::completed = 0;
     cfg_ = test::one_worker_config(GetParam());
     start_server(0);
     auto l = platform::Loop::create(cfg_, 1);

@@ -3,21 +3,27 @@
 // GOAWAY, closes). Keeps the client honest to docs/protocol.md §6 rather than to one server.
 //
 // ServerLoop runs it on its own Loop, driven by the test thread together with the client's
-// Loop (two loops, one thread: deterministic, nothing shared across threads). restart()
-// destroys the loop (every socket closes at once, like a crashed server) and serves the same
-// port again from a new one.
+// Loop (two loops, one thread: deterministic, nothing shared across threads). stop()
+// destroys the loop (every socket closes at once, like a crashed server); start(port) serves
+// the same port again from a new one. LoopPairTest is the fixture of the suites built on it;
+// Outcome records what a call's callback saw.
 #pragma once
 
 #include <chrono>
 #include <functional>
+
+#include <gtest/gtest.h>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include <weft/client/client.h>
 #include <weft/frame/length_prefix.h>
 #include <weft/msg/frame.h>
 #include <weft/platform/loop.h>
 #include <weft/platform/runtime.h>
+
+#include "test_net.h"
 
 namespace weft::test {
 
@@ -190,5 +196,54 @@ bool spin_both(ServerLoop& server, platform::Loop& client, F done,
   }
   return true;
 }
+
+// One call's outcome, as its callback saw it.
+struct Outcome {
+  int calls = 0;  // callbacks run: must end at exactly 1
+  int order = 0;  // when it completed, among the outcomes of the test (from 1)
+  std::error_code error;
+  std::string payload;
+  [[nodiscard]] bool done() const { return calls != 0; }
+  static inline int completed = 0;  // reset by the fixtures
+};
+inline void record(void* ctx, Result<std::span<const std::byte>> r) noexcept {
+  auto* o = static_cast<Outcome*>(ctx);
+  ++o->calls;
+  o->order = ++Outcome::completed;
+  if (r.ok()) {
+    o->payload = text_of(r.value());
+  } else {
+    o->error = r.error();
+  }
+}
+
+// The fake server on one Loop and the client's Loop, both driven by the test thread, on the
+// backend of the test's parameter (io_uring skipped with a reason where unavailable).
+class LoopPairTest : public ::testing::TestWithParam<platform::BackendKind> {
+ protected:
+  void SetUp() override {
+    std::string why;
+    if (GetParam() == platform::BackendKind::uring && !uring_usable(&why)) {
+      GTEST_SKIP() << "io_uring unavailable here: " << why;
+    }
+    Outcome::completed = 0;
+    cfg_ = one_worker_config(GetParam());
+    cfg_.outbound_connections = 8;
+    server_ = std::make_unique<ServerLoop>(cfg_, &script_);
+    ASSERT_TRUE(server_->start());
+    auto l = platform::Loop::create(cfg_, 1);
+    ASSERT_TRUE(l.ok()) << l.error().message();
+    loop_ = std::move(l.value());
+  }
+  template <class F>
+  bool spin(F done, std::chrono::milliseconds limit = std::chrono::seconds(10)) {
+    return spin_both(*server_, *loop_, done, limit);
+  }
+
+  platform::Config cfg_;
+  FakeScript script_;
+  std::unique_ptr<ServerLoop> server_;
+  std::unique_ptr<platform::Loop> loop_;
+};
 
 }  // namespace weft::test

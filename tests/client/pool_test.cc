@@ -30,11 +30,10 @@ struct Lease {
   std::error_code error;
   int order = 0;  // when it was served, among all leases of the test
 };
-int g_served = 0;
 void on_lease(void* ctx, Result<Client*> r) noexcept {
   auto* l = static_cast<Lease*>(ctx);
   ++l->calls;
-  l->order = ++g_served;
+  l->order = ++test::Outcome::completed;
   if (r.ok()) {
     l->client = r.value();
   } else {
@@ -42,22 +41,8 @@ void on_lease(void* ctx, Result<Client*> r) noexcept {
   }
 }
 
-class PoolTest : public ::testing::TestWithParam<BackendKind> {
+class PoolTest : public test::LoopPairTest {
  protected:
-  void SetUp() override {
-    std::string why;
-    if (GetParam() == BackendKind::uring && !test::uring_usable(&why)) {
-      GTEST_SKIP() << "io_uring unavailable here: " << why;
-    }
-    g_served = 0;
-    cfg_ = test::one_worker_config(GetParam());
-    cfg_.outbound_connections = 8;
-    server_ = std::make_unique<test::ServerLoop>(cfg_, &script_);
-    ASSERT_TRUE(server_->start());
-    auto l = platform::Loop::create(cfg_, 1);
-    ASSERT_TRUE(l.ok()) << l.error().message();
-    loop_ = std::move(l.value());
-  }
   void TearDown() override {
     if (pool_) {
       pool_->close();
@@ -71,15 +56,6 @@ class PoolTest : public ::testing::TestWithParam<BackendKind> {
     ASSERT_TRUE(p.ok()) << p.error().message();
     pool_ = std::move(p.value());
   }
-  template <class F>
-  bool spin(F done, std::chrono::milliseconds limit = 10s) {
-    return test::spin_both(*server_, *loop_, done, limit);
-  }
-
-  platform::Config cfg_;
-  FakeScript script_;
-  std::unique_ptr<test::ServerLoop> server_;
-  std::unique_ptr<platform::Loop> loop_;
   std::unique_ptr<Pool> pool_;
 };
 

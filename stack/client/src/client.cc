@@ -873,16 +873,7 @@ void Client::on_call_timer(TimerNode* n) noexcept {
 // ---------------------------------------------------------
 
 Result<void> Client::message(std::uint32_t method, std::span<const std::byte> payload) noexcept {
-  Link* l = active();
-  Conn* c = l != nullptr ? loop_.find(l->conn) : nullptr;
-  if (c == nullptr) {
-    return fail(client_errc::not_connected);
-  }
-  const Frame f = msg::make_message(method, payload);
-  if (msg::encoded_size(f) - msg::kPrefixSize > l->peer_max_frame) {
-    return fail(msg::msg_errc::too_large);
-  }
-  return send_frame(*c, f);
+  return send_one_way(msg::make_message(method, payload));
 }
 
 Result<void> Client::publish(std::span<const std::byte> topic,
@@ -890,12 +881,15 @@ Result<void> Client::publish(std::span<const std::byte> topic,
   if (topic.empty() || topic.size() > msg::kMaxTopicSize) {
     return fail(msg::msg_errc::bad_field);
   }
+  return send_one_way(msg::make_publish(topic, payload));
+}
+
+Result<void> Client::send_one_way(const Frame& f) noexcept {
   Link* l = active();
   Conn* c = l != nullptr ? loop_.find(l->conn) : nullptr;
   if (c == nullptr) {
     return fail(client_errc::not_connected);
   }
-  const Frame f = msg::make_publish(topic, payload);
   if (msg::encoded_size(f) - msg::kPrefixSize > l->peer_max_frame) {
     return fail(msg::msg_errc::too_large);
   }

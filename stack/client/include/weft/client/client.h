@@ -60,6 +60,10 @@
 #include <weft/platform/loop.h>
 #include <weft/platform/timer_wheel.h>
 
+namespace weft::msg {
+struct Frame;
+}  // namespace weft::msg
+
 namespace weft::client {
 
 // A call's outcome: the RESPONSE payload (valid only during the callback: it views the
@@ -205,6 +209,9 @@ class Client final : private platform::HandlerFactory {
   static void on_call_timer(platform::TimerNode* n) noexcept;
   static void on_ping_timer(platform::TimerNode* n) noexcept;
   void ping_done(Result<std::uint64_t> r) noexcept;
+
+  // one-way frames (MESSAGE, PUBLISH) on the ready connection
+  Result<void> send_one_way(const msg::Frame& f) noexcept;
 
   // subscriptions
   [[nodiscard]] detail::Sub* find_sub(std::span<const std::byte> topic) noexcept;

@@ -67,14 +67,11 @@ class ClientTest : public test::LoopPairTest {
   }
 
   Outcome* call(std::uint32_t method, std::string_view payload, CallOptions o = {}) {
-    outcomes_.push_back(std::make_unique<Outcome>());
-    auto r = client_->call(method, bytes_of(payload), o, &record, outcomes_.back().get());
-    EXPECT_TRUE(r.ok()) << r.error().message();
-    return outcomes_.back().get();
+    return calls_.start(*client_, method, payload, o);
   }
 
   std::unique_ptr<Client> client_;
-  std::vector<std::unique_ptr<Outcome>> outcomes_;
+  test::Calls calls_;
 };
 
 TEST_P(ClientTest, HelloAnnouncesLimitsAndOutOfOrderAnswersReachTheirCalls) {

@@ -190,10 +190,7 @@ class E2eTest : public ::testing::TestWithParam<BackendKind> {
     return true;
   }
   Outcome* call(std::uint32_t method, std::string_view payload, CallOptions o = {}) {
-    outcomes_.push_back(std::make_unique<Outcome>());
-    auto r = client_->call(method, bytes_of(payload), o, &record, outcomes_.back().get());
-    EXPECT_TRUE(r.ok()) << r.error().message();
-    return outcomes_.back().get();
+    return calls_.start(*client_, method, payload, o);
   }
 
   platform::Config cfg_;
@@ -204,7 +201,7 @@ class E2eTest : public ::testing::TestWithParam<BackendKind> {
   platform::Address addr_;
   std::unique_ptr<platform::Loop> loop_;
   std::unique_ptr<Client> client_;
-  std::vector<std::unique_ptr<Outcome>> outcomes_;
+  test::Calls calls_;
 };
 
 TEST_P(E2eTest, ConcurrentCallsCompleteOutOfOrder) {

@@ -217,6 +217,18 @@ inline void record(void* ctx, Result<std::span<const std::byte>> r) noexcept {
   }
 }
 
+// Calls a test started, each with the Outcome its callback fills (kept for the whole test).
+struct Calls {
+  std::vector<std::unique_ptr<Outcome>> all;
+  Outcome* start(client::Client& c, std::uint32_t method, std::string_view payload,
+                 const client::CallOptions& o) {
+    all.push_back(std::make_unique<Outcome>());
+    auto r = c.call(method, bytes_of(payload), o, &record, all.back().get());
+    EXPECT_TRUE(r.ok()) << r.error().message();
+    return all.back().get();
+  }
+};
+
 // The fake server on one Loop and the client's Loop, both driven by the test thread, on the
 // backend of the test's parameter (io_uring skipped with a reason where unavailable).
 class LoopPairTest : public ::testing::TestWithParam<platform::BackendKind> {

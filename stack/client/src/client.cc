@@ -367,7 +367,9 @@ void Client::start_link() noexcept {
       close();
       return;
     }
-    log(LogLevel::warn, "client: connect failed: %s", id.error().message().c_str());
+    // Category and value, not message(): no string is built on a path a dead server repeats.
+    log(LogLevel::debug, "client: connect failed: %s:%d", id.error().category().name(),
+        id.error().value());
     schedule_reconnect();
     return;
   }
@@ -409,7 +411,7 @@ void Client::link_closed(Link& l, std::error_code why) noexcept {
     ++stats_.disconnects;
   }
   if (why) {
-    log(LogLevel::debug, "client: connection closed: %s", why.message().c_str());
+    log(LogLevel::debug, "client: connection closed: %s:%d", why.category().name(), why.value());
   }
   for (std::uint32_t i = 0; i < cap_; ++i) {
     Slot& s = slots_[i];

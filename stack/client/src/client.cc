@@ -5,6 +5,7 @@
 #include <cstring>
 #include <new>
 
+#include <weft/base/assert.h>
 #include <weft/base/log.h>
 #include <weft/client/client.h>
 #include <weft/frame/length_prefix.h>
@@ -718,6 +719,7 @@ void Client::pump() noexcept {
   platform::BufferPool& pool = loop_.pool();
   while (queue_head_ != kNil && l->inflight < l->peer_max_inflight) {
     Slot& s = slots_[queue_head_];
+    WEFT_ASSERT(s.frame.valid());  // only idempotent calls, which keep it, are queued again
     if (s.frame_len - msg::kPrefixSize > l->peer_max_frame) {
       unqueue(s);
       complete(s, fail(msg::msg_errc::too_large));

@@ -438,6 +438,66 @@ TEST_P(ClientTest, UnsupportedVersionInHelloAckIsRefused) {
   EXPECT_FALSE(client_->ready());
 }
 
+TEST_P(ClientTest, CallsMadeBeforeTheHelloWaitForIt) {
+  script_.on_frame = [&](Conn& c, const Seen& s) {
+    if (s.type == FrameType::request) {
+      test::send(c, msg::make_response(s.id, bytes_of("early")));
+    }
+  };
+  make_client();
+  EXPECT_FALSE(client_->ready());
+  Outcome* o = call(1, "x");
+  ASSERT_TRUE(spin([&] { return o->done(); }));
+  EXPECT_EQ(o->payload, "early");
+  EXPECT_EQ(script_.seen.front().type, FrameType::hello);  // HELLO went first
+}
+
+TEST_P(ClientTest, ServerPingsAndRequestsAreAnswered) {
+  std::vector<Seen> answers;
+  script_.on_frame = [&](Conn& c, const Seen& s) {
+    if (s.type == FrameType::subscribe) {  // the test's trigger
+      const std::byte opaque[8] = {std::byte{1}, std::byte{2}};
+      test::send(c, msg::make_ping(77, opaque));
+      test::send(c, msg::make_request(9, 1234, 0, {}));
+      test::send(c, msg::make_message(1234, {}));  // dropped: nothing to answer
+    } else {
+      answers.push_back(s);
+    }
+  };
+  connect();
+  ASSERT_TRUE(client_->subscribe(bytes_of("go"), nullptr, nullptr).ok());
+  ASSERT_TRUE(spin([&] { return answers.size() == 2; }));
+  EXPECT_EQ(answers[0].type, FrameType::pong);
+  EXPECT_EQ(answers[0].id, 77u);
+  EXPECT_EQ(answers[0].payload.size(), 8u);
+  EXPECT_EQ(answers[0].payload[1], 2);
+  EXPECT_EQ(answers[1].type, FrameType::error);
+  EXPECT_EQ(answers[1].id, 9u);
+  EXPECT_TRUE(client_->ready());
+}
+
+TEST_P(ClientTest, ConnectionLevelErrorsCloseOnlyWhenFatal) {
+  script_.on_frame = [&](Conn& c, const Seen& s) {
+    if (s.type == FrameType::subscribe && s.conn == 1) {
+      // §6.9: a refused SUBSCRIBE is reported with id 0 and a non-fatal code.
+      test::send(c, msg::make_error(0, ProtocolError::overloaded, bytes_of(s.topic)));
+    } else if (s.type == FrameType::publish && s.conn == 1) {
+      test::send(c, msg::make_error(0, ProtocolError::bad_frame));  // fatal: both close
+    }
+  };
+  Options o;
+  o.reconnect_min_ms = 5;
+  o.reconnect_max_ms = 20;
+  connect(o);
+  ASSERT_TRUE(client_->subscribe(bytes_of("t"), nullptr, nullptr).ok());
+  ASSERT_TRUE(spin([&] { return client_->stats().stream_errors == 1; }));
+  EXPECT_TRUE(client_->ready());
+  ASSERT_TRUE(client_->publish(bytes_of("t"), {}).ok());
+  ASSERT_TRUE(spin([&] { return client_->stats().disconnects == 1; }));
+  ASSERT_TRUE(spin([&] { return client_->ready(); }));  // a new connection
+  EXPECT_EQ(script_.accepted, 2);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, ClientTest,
                          ::testing::Values(BackendKind::uring, BackendKind::epoll),
                          test::BackendName());

@@ -2,7 +2,7 @@
 // (this binary replaces the process's allocator). The steady-state loop does what a call
 // does — open a Workspace::Scope, parse the request, build the response, serialize it
 // through a PayloadWriter into preallocated memory, close the Scope — and the counts are the
-// claims of pb_codec.h and docs/design.md ("Protobuf services"):
+// claims of pb_codec.h and docs/design.md ("weft::msg_pb"):
 //   - arena storage: zero for scalars, short strings, repeated scalars and nested messages;
 //     one allocation per string/bytes field longer than the small-string buffer;
 //   - reused storage: zero after the first call, long bytes included.

@@ -3,7 +3,7 @@
 // caller memory or the server's pool buffers. The typed services on top are pb_service.h;
 // the code generated from .proto files (protoc-gen-weft) uses both.
 //
-// Memory (docs/design.md, "Protobuf services"): a Workspace owns, from its creation on:
+// Memory (docs/design.md, "weft::msg_pb"): a Workspace owns, from its creation on:
 //   - an arena whose first block is `arena_block` bytes of the Workspace's own memory. Every
 //     message parsed or built on it lives there until reset(), which the dispatch code calls
 //     after each call the handler answered (or deferred). A message that needs more than

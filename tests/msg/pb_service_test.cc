@@ -52,6 +52,9 @@ class Calc final : public test::CalcService {
     if (rq.has_origin()) {
       *out.mutable_origin() = rq.origin();
     }
+    for (std::uint32_t i = 0; i < rq.repeat(); ++i) {
+      out.add_sums(sum);
+    }
     (void)r.reply();
   }
 
@@ -255,6 +258,28 @@ TEST_P(PbServiceTest, RequestOverTheArenaBlockIsTooLarge) {
   const WorkspaceStats& st = stopped_stats();
   EXPECT_EQ(st.refused, 1u);
   EXPECT_EQ(st.heap_blocks, 0u);  // the spill area served the refused call
+}
+
+TEST_P(PbServiceTest, ResponseOverTheArenaBlockIsTooLarge) {
+  WorkspaceConfig wc;
+  wc.arena_block = 1024;
+  wc.spill = 64 * 1024;
+  start(wc);
+  {
+    WireClient c(addr_);
+    ASSERT_TRUE(c.hello().has_value());
+    AddRequest rq = add(1, 2);
+    rq.set_repeat(20);  // 160 bytes of sums: fits
+    ASSERT_TRUE(send<CalcRpc::Add>(c, 1, rq));
+    EXPECT_EQ(expect_response<AddReply>(c.read(), 1).sums_size(), 20);
+    rq.set_repeat(1000);  // 8 KB of sums on the arena: the reply is refused, not sent
+    ASSERT_TRUE(send<CalcRpc::Add>(c, 2, rq));
+    expect_error(c.read(), 2, ProtocolError::too_large);
+    rq.set_repeat(1);
+    ASSERT_TRUE(send<CalcRpc::Add>(c, 3, rq));
+    EXPECT_EQ(expect_response<AddReply>(c.read(), 3).sums_size(), 1);
+  }
+  EXPECT_EQ(stopped_stats().refused, 1u);
 }
 
 TEST_P(PbServiceTest, ReusedMessagesStartEmptyOnEveryCall) {

@@ -16,6 +16,7 @@
 
 #include <weft/base/alloc_counter.h>
 
+#include "msg_wire.h"
 #include "test_service.weft.h"
 
 namespace weft::msg::pb {
@@ -54,15 +55,11 @@ class PbAllocTest : public ::testing::Test {
   }
 };
 
-std::span<const std::byte> bytes_of(const std::string& s) {
-  return {reinterpret_cast<const std::byte*>(s.data()), s.size()};
-}
-
 // One call's work on the arena; returns false on any failure.
 template <class Req, class Resp, class Fill>
 bool arena_round(Workspace& ws, const std::string& wire, FixedWriter& w, Fill fill) {
   Workspace::Scope scope(ws);
-  Result<Req*> rq = ws.parse<Req>(bytes_of(wire));
+  Result<Req*> rq = ws.parse<Req>(test::as_bytes(wire));
   if (!rq) {
     return false;
   }
@@ -151,8 +148,8 @@ TEST_F(PbAllocTest, ReusedStorageAllocatesNothingAfterTheFirstCall) {
     Workspace::Scope scope(**ws);
     echo.response.Clear();
     add.response.Clear();
-    if (!(*ws)->parse_into(echo.request, bytes_of(ewire)) ||
-        !(*ws)->parse_into(add.request, bytes_of(awire))) {
+    if (!(*ws)->parse_into(echo.request, test::as_bytes(ewire)) ||
+        !(*ws)->parse_into(add.request, test::as_bytes(awire))) {
       return false;
     }
     echo.response.set_data(echo.request.data());

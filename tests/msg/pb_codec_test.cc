@@ -13,6 +13,7 @@
 #include <weft/msg/frame.h>
 #include <weft/platform/error.h>
 
+#include "msg_wire.h"
 #include "test_service.weft.h"
 
 namespace weft::msg::pb {
@@ -23,10 +24,6 @@ using test::AddRequest;
 using test::CalcRpc;
 using test::EchoReply;
 using test::EchoRequest;
-
-std::span<const std::byte> bytes_of(const std::string& s) {
-  return {reinterpret_cast<const std::byte*>(s.data()), s.size()};
-}
 
 AddRequest small_add() {
   AddRequest r;
@@ -108,7 +105,7 @@ TEST(PbWorkspace, ParsesOnTheArenaUntilReset) {
   const std::string wire = small_add().SerializeAsString();
   {
     Workspace::Scope scope(*ws);
-    Result<AddRequest*> m = ws->parse<AddRequest>(bytes_of(wire));
+    Result<AddRequest*> m = ws->parse<AddRequest>(test::as_bytes(wire));
     ASSERT_TRUE(m.ok());
     EXPECT_EQ((*m)->GetArena(), &ws->arena());
     EXPECT_EQ((*m)->a() + (*m)->b(), 42);
@@ -144,7 +141,7 @@ void expect_refused_then_recovers(std::size_t spill, bool heap_expected) {
   const std::string wire = big.SerializeAsString();
   {
     Workspace::Scope scope(*ws);
-    Result<AddRequest*> m = ws->parse<AddRequest>(bytes_of(wire));
+    Result<AddRequest*> m = ws->parse<AddRequest>(test::as_bytes(wire));
     EXPECT_EQ(m.error(), ProtocolError::too_large);
     EXPECT_TRUE(ws->exceeded());
   }
@@ -154,7 +151,7 @@ void expect_refused_then_recovers(std::size_t spill, bool heap_expected) {
   EXPECT_EQ(ws->arena().SpaceAllocated(), c.arena_block);
   const std::string ok = small_add().SerializeAsString();
   Workspace::Scope scope(*ws);
-  EXPECT_TRUE(ws->parse<AddRequest>(bytes_of(ok)).ok());
+  EXPECT_TRUE(ws->parse<AddRequest>(test::as_bytes(ok)).ok());
 }
 
 TEST(PbWorkspace, OversizedRequestIsRefusedFromTheSpillArea) {

@@ -14,6 +14,7 @@
 #include <weft/msg/server.h>
 #include <weft/platform/runtime.h>
 
+#include "msg_server_test.h"
 #include "msg_wire.h"
 #include "test_net.h"
 #include "test_service.weft.h"
@@ -21,11 +22,7 @@
 namespace weft::msg::pb {
 namespace {
 
-using platform::Address;
-using platform::BackendKind;
-using platform::Config;
 using platform::Loop;
-using platform::Runtime;
 using test::AddReply;
 using test::AddRequest;
 using test::CalcRpc;
@@ -92,21 +89,9 @@ class Calc final : public test::CalcService {
   std::array<std::byte, 4096> scratch_{};
 };
 
-class PbServiceTest : public ::testing::TestWithParam<BackendKind> {
+class PbServiceTest : public test::MsgServerTest {
  protected:
-  void SetUp() override {
-    std::string why;
-    if (GetParam() == BackendKind::uring && !test::uring_usable(&why)) {
-      GTEST_SKIP() << "io_uring unavailable here: " << why;
-    }
-  }
-  void TearDown() override {
-    if (rt_) {
-      rt_->stop();
-      rt_->wait();
-    }
-  }
-
+  // A server whose workers each get a Workspace made with wc and a Calc registered on it.
   void start(WorkspaceConfig wc = {}) {
     Options o;
     o.max_frame = 4096;
@@ -122,25 +107,19 @@ class PbServiceTest : public ::testing::TestWithParam<BackendKind> {
       workspaces_.push_back(std::move(ws).value());
       services_.push_back(std::move(calc));
     };
-    Config cfg = test::one_worker_config(GetParam());
-    cfg.shared_buffers = 4;
-    cfg.shared_buffer_size = 4096;
-    server_ = std::make_unique<Server>(std::move(o));
-    rt_ = std::make_unique<Runtime>();
-    auto a = Address::parse("127.0.0.1:0");
-    ASSERT_TRUE(a.ok());
-    std::vector<platform::Service> services;
-    services.push_back(server_->service(a.value()));
-    auto r = rt_->start(cfg, std::move(services));
-    ASSERT_TRUE(r.ok()) << r.error().message();
-    addr_ = rt_->local_address(0);
+    MsgServerTest::start(std::move(o));
+  }
+  // A 1 KiB arena block (a 64 KiB spill area: the refused messages below need ~16 KiB).
+  static WorkspaceConfig small_arena() {
+    WorkspaceConfig wc;
+    wc.arena_block = 1024;
+    wc.spill = 64 * 1024;
+    return wc;
   }
 
   // Stops the runtime, so the workers' statistics can be read from this thread.
   const WorkspaceStats& stopped_stats() {
-    rt_->stop();
-    rt_->wait();
-    rt_.reset();
+    stop();
     return workspaces_.at(0)->stats();
   }
 
@@ -167,14 +146,6 @@ class PbServiceTest : public ::testing::TestWithParam<BackendKind> {
     }
     return out;
   }
-  static void expect_error(const std::optional<WireFrame>& w, std::uint32_t id,
-                           ProtocolError code) {
-    ASSERT_TRUE(w.has_value());
-    EXPECT_EQ(w->f.type, FrameType::error);
-    EXPECT_EQ(w->f.id, id);
-    EXPECT_EQ(w->f.code, static_cast<std::uint16_t>(code)) << w->detail();
-  }
-
   static AddRequest add(std::int64_t a, std::int64_t b, const std::string& tag = {}) {
     AddRequest r;
     r.set_a(a);
@@ -183,12 +154,10 @@ class PbServiceTest : public ::testing::TestWithParam<BackendKind> {
     return r;
   }
 
+  // Per worker; destroyed after TearDown has stopped the workers.
   std::mutex mu_;
   std::vector<std::unique_ptr<Workspace>> workspaces_;
   std::vector<std::unique_ptr<Calc>> services_;
-  std::unique_ptr<Server> server_;
-  std::unique_ptr<Runtime> rt_;
-  Address addr_;
 };
 
 TEST_P(PbServiceTest, AddAnswersAtOnce) {
@@ -239,10 +208,7 @@ TEST_P(PbServiceTest, BadPayloadIsRefusedAndTheConnectionStays) {
 }
 
 TEST_P(PbServiceTest, RequestOverTheArenaBlockIsTooLarge) {
-  WorkspaceConfig wc;
-  wc.arena_block = 1024;
-  wc.spill = 64 * 1024;  // the repeated field's doublings take ~16 KB of blocks
-  start(wc);
+  start(small_arena());
   {
     WireClient c(addr_);
     ASSERT_TRUE(c.hello().has_value());
@@ -261,10 +227,7 @@ TEST_P(PbServiceTest, RequestOverTheArenaBlockIsTooLarge) {
 }
 
 TEST_P(PbServiceTest, ResponseOverTheArenaBlockIsTooLarge) {
-  WorkspaceConfig wc;
-  wc.arena_block = 1024;
-  wc.spill = 64 * 1024;
-  start(wc);
+  start(small_arena());
   {
     WireClient c(addr_);
     ASSERT_TRUE(c.hello().has_value());
@@ -303,7 +266,8 @@ TEST_P(PbServiceTest, ReusedMessagesStartEmptyOnEveryCall) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, PbServiceTest,
-                         ::testing::Values(BackendKind::uring, BackendKind::epoll),
+                         ::testing::Values(platform::BackendKind::uring,
+                                           platform::BackendKind::epoll),
                          test::BackendName());
 
 }  // namespace

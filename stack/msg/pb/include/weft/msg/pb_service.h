@@ -116,6 +116,11 @@ class Responder {
   Resp* response_;
 };
 
+// A generated service's handler of method Traits (a pure virtual of the SService class).
+template <class Traits, class Svc>
+using HandlerOf = void (Svc::*)(const typename Traits::Request&,
+                                Responder<typename Traits::Response>&) noexcept;
+
 // Answers a deferred call with `m` from the worker `here` (any worker): serializes m into
 // `scratch` and hands it to msg::answer(), which copies it. Errors: serialize()'s
 // (buffer_too_small: the call is left open, answer it with answer_error), msg::answer()'s.
@@ -125,10 +130,7 @@ class Responder {
 
 // The Registry entry of method Traits of service svc (what generated register_service
 // passes to Registry::add). svc must outlive the registry.
-template <class Traits, class Svc,
-          void (Svc::*Handler)(const typename Traits::Request&,
-                               Responder<typename Traits::Response>&) noexcept,
-          Messages<Traits> Svc::*Slot>
+template <class Traits, class Svc, HandlerOf<Traits, Svc> Handler, Messages<Traits> Svc::*Slot>
 [[nodiscard]] Method method(Svc& svc) noexcept;
 
 namespace detail {
@@ -138,10 +140,7 @@ void refuse(Call& call, std::error_code why) noexcept;
 // cached size (ByteSizeLong) is the size declared, into the writer's pieces.
 bool write_message(const void* ctx, PayloadWriter& w) noexcept;
 
-template <class Traits, class Svc,
-          void (Svc::*Handler)(const typename Traits::Request&,
-                               Responder<typename Traits::Response>&) noexcept,
-          Messages<Traits> Svc::*Slot>
+template <class Traits, class Svc, HandlerOf<Traits, Svc> Handler, Messages<Traits> Svc::*Slot>
 void dispatch(void* ctx, Call& call, std::span<const std::byte> payload) noexcept {
   using Req = typename Traits::Request;
   using Resp = typename Traits::Response;
@@ -176,10 +175,7 @@ Resp& Responder<Resp>::response() noexcept {
   return *response_;
 }
 
-template <class Traits, class Svc,
-          void (Svc::*Handler)(const typename Traits::Request&,
-                               Responder<typename Traits::Response>&) noexcept,
-          Messages<Traits> Svc::*Slot>
+template <class Traits, class Svc, HandlerOf<Traits, Svc> Handler, Messages<Traits> Svc::*Slot>
 Method method(Svc& svc) noexcept {
   return Method{Traits::id, Traits::name, &detail::dispatch<Traits, Svc, Handler, Slot>, &svc};
 }

@@ -100,6 +100,29 @@ TEST(PbWorkspace, CreateChecksLimits) {
   EXPECT_TRUE(Workspace::create(c).ok());
 }
 
+TEST(PbWorkspace, TheSmallestBlockHoldsTheArenaItselfAndASmallMessage) {
+  // The arena keeps its own header and allocation policy in the first block: with the
+  // smallest block allowed, that must still fit, before and after a reset.
+  WorkspaceConfig c;
+  c.arena_block = 256;
+  c.spill = 0;
+  auto ws = make_workspace(c);
+  EXPECT_FALSE(ws->exceeded());
+  test::Point p;
+  p.set_x(1);
+  p.set_y(-1);
+  const std::string wire = p.SerializeAsString();
+  for (int i = 0; i < 3; ++i) {
+    Workspace::Scope scope(*ws);
+    Result<test::Point*> m = ws->parse<test::Point>(test::as_bytes(wire));
+    ASSERT_TRUE(m.ok());
+    EXPECT_EQ((*m)->y(), -1);
+  }
+  EXPECT_FALSE(ws->exceeded());
+  EXPECT_EQ(ws->stats().heap_blocks, 0u);
+  EXPECT_EQ(ws->stats().refused, 0u);
+}
+
 TEST(PbWorkspace, ParsesOnTheArenaUntilReset) {
   auto ws = make_workspace();
   const std::string wire = small_add().SerializeAsString();

@@ -523,6 +523,7 @@ TEST(MethodIdTest, IsFnv1aOfTheFullName) {
   // FNV-1a 32 of "" is the offset basis; of "a" a published value.
   EXPECT_EQ(method_id(""), 2166136261u);
   EXPECT_EQ(method_id("a"), 0xe40c292cu);
+  EXPECT_EQ(method_id("weft.test.Server/Echo"), 0x727f5f20u);  // protocol.md 6.8's example
   static_assert(method_id("weft.test.Server/Echo") != 0);
 }
 

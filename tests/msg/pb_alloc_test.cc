@@ -5,18 +5,24 @@
 // claims of pb_codec.h and docs/design.md ("weft::msg_pb"):
 //   - arena storage: zero for scalars, short strings, repeated scalars and nested messages;
 //     one allocation per string/bytes field longer than the small-string buffer;
-//   - reused storage: zero after the first call, long bytes included.
+//   - reused storage: zero after the first call, long bytes included;
+// and then through the real server: typed calls, a bad payload and a request refused for
+// outgrowing the arena block, over loopback, with zero allocations in the whole process.
 #include <weft/msg/pb_codec.h>
 #include <weft/msg/pb_service.h>
 
 #include <gtest/gtest.h>
 
+#include <array>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include <weft/base/alloc_counter.h>
 
+#include "msg_server_test.h"
 #include "msg_wire.h"
+#include "pb_server_test.h"
 #include "test_service.weft.h"
 
 namespace weft::msg::pb {
@@ -162,6 +168,129 @@ TEST_F(PbAllocTest, ReusedStorageAllocatesNothingAfterTheFirstCall) {
   });
   EXPECT_EQ(n, 0u) << "allocations in " << kRounds << " rounds";
 }
+
+// ---- through the server ----------------------------------------------------------------
+
+class AllocCalc final : public test::CalcService {
+ public:
+  using CalcService::CalcService;
+  void Add(const AddRequest& rq, Responder<AddReply>& r) noexcept override {
+    AddReply& out = r.response();
+    std::int64_t sum = rq.a() + rq.b();
+    for (const std::uint32_t e : rq.extra()) {
+      sum += e;
+    }
+    out.set_sum(sum);
+    out.set_tag(rq.tag());
+    *out.mutable_origin() = rq.origin();
+    (void)r.reply();
+  }
+  void Echo(const EchoRequest&, Responder<EchoReply>& r) noexcept override { (void)r.reply(); }
+};
+
+using PbServerAllocTest = PbServerTest<AllocCalc>;
+
+TEST_P(PbServerAllocTest, SteadyStateTypedCallsAndRefusalsAllocateNothing) {
+  if (!alloc::enabled()) {
+    GTEST_SKIP() << "the counting allocator is not installed (sanitizer build or not glibc)";
+  }
+  constexpr int kConns = 2;
+  constexpr int kCalls = 16;  // typed Add calls per connection and round
+  Options o;
+  o.max_frame = 4096;
+  o.max_inflight = 64;
+  o.max_calls = 256;
+  WorkspaceConfig wc;
+  wc.arena_block = 2048;
+  wc.spill = 64 * 1024;  // serves the refused request's blocks: no heap
+  start(std::move(o), wc);
+
+  std::vector<std::unique_ptr<test::WireClient>> conns;
+  for (int i = 0; i < kConns; ++i) {
+    conns.push_back(std::make_unique<test::WireClient>(addr_));
+    ASSERT_TRUE(conns.back()->hello(4096, 64).has_value());
+  }
+  // One round per connection, pre-encoded: kCalls Adds (short tag, repeated, nested), one
+  // payload that does not parse (id 100), one that outgrows the arena block (id 101).
+  AddRequest rq;
+  rq.set_a(1);
+  rq.set_b(2);
+  rq.set_tag("short");
+  for (std::uint32_t i = 0; i < 8; ++i) {
+    rq.add_extra(i * 1000);
+  }
+  rq.mutable_origin()->set_x(4);
+  AddRequest big;
+  for (std::uint32_t i = 0; i < 2000; ++i) {
+    big.add_extra(1);
+  }
+  std::vector<std::byte> round(64 * 1024);
+  std::size_t used = 0;
+  for (std::uint32_t id = 1; id <= kCalls; ++id) {
+    Result<std::size_t> n =
+        encode_request<test::CalcRpc::Add>(id, rq, std::span<std::byte>(round).subspan(used));
+    ASSERT_TRUE(n.ok());
+    used += *n;
+  }
+  const std::byte garbage[] = {std::byte{0x0a}, std::byte{0x64}, std::byte{0x01}};
+  Result<std::size_t> bad = msg::encode(make_request(100, test::CalcRpc::Add::id, 0, garbage),
+                                        std::span<std::byte>(round).subspan(used));
+  ASSERT_TRUE(bad.ok());
+  used += *bad;
+  Result<std::size_t> huge =
+      encode_request<test::CalcRpc::Add>(101, big, std::span<std::byte>(round).subspan(used));
+  ASSERT_TRUE(huge.ok());
+  used += *huge;
+  round.resize(used);
+
+  std::array<std::byte, 4096> buf{};
+  auto run_round = [&]() -> bool {
+    for (auto& c : conns) {
+      if (!test::write_all(c->fd(), round.data(), round.size())) {
+        return false;
+      }
+    }
+    for (auto& c : conns) {
+      for (int k = 0; k < kCalls + 2; ++k) {
+        Frame f;
+        if (!test::read_frame(c->fd(), buf, f)) {
+          return false;
+        }
+        const bool ok = (f.type == FrameType::response && f.id >= 1 && f.id <= kCalls) ||
+                        (f.type == FrameType::error && f.id == 100 &&
+                         f.code == static_cast<std::uint16_t>(ProtocolError::bad_payload)) ||
+                        (f.type == FrameType::error && f.id == 101 &&
+                         f.code == static_cast<std::uint16_t>(ProtocolError::too_large));
+        if (!ok) {
+          ADD_FAILURE() << "unexpected frame type " << static_cast<int>(f.type) << " id " << f.id
+                        << " code " << f.code;
+          return false;
+        }
+      }
+    }
+    return true;
+  };
+  for (int r = 0; r < 20; ++r) {  // warm-up: pools touched, lazy state built
+    ASSERT_TRUE(run_round());
+  }
+  const std::uint64_t before = alloc::count();
+  constexpr int kRoundsMeasured = 200;
+  for (int r = 0; r < kRoundsMeasured; ++r) {
+    ASSERT_TRUE(run_round());
+  }
+  const std::uint64_t after = alloc::count();
+  EXPECT_EQ(after - before, 0u) << "allocations during " << kRoundsMeasured * kConns * (kCalls + 2)
+                                << " calls";
+  conns.clear();  // closed first: the runtime then stops without waiting out a drain
+  const WorkspaceStats& st = stopped_stats();
+  EXPECT_EQ(st.refused, 220u * kConns);
+  EXPECT_EQ(st.heap_blocks, 0u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, PbServerAllocTest,
+                         ::testing::Values(platform::BackendKind::uring,
+                                           platform::BackendKind::epoll),
+                         test::BackendName());
 
 }  // namespace
 }  // namespace weft::msg::pb

@@ -7,15 +7,14 @@
 
 #include <array>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include <weft/msg/server.h>
 #include <weft/platform/runtime.h>
 
-#include "msg_server_test.h"
 #include "msg_wire.h"
+#include "pb_server_test.h"
 #include "test_net.h"
 #include "test_service.weft.h"
 
@@ -89,25 +88,14 @@ class Calc final : public test::CalcService {
   std::array<std::byte, 4096> scratch_{};
 };
 
-class PbServiceTest : public test::MsgServerTest {
+class PbServiceTest : public PbServerTest<Calc> {
  protected:
-  // A server whose workers each get a Workspace made with wc and a Calc registered on it.
   void start(WorkspaceConfig wc = {}) {
     Options o;
     o.max_frame = 4096;
     o.max_inflight = 16;
     o.max_calls = 64;
-    o.setup = [this, wc](Registry& reg, Loop&) {
-      // Per worker, on its thread, before it serves: its Workspace and its service object.
-      auto ws = Workspace::create(wc);
-      ASSERT_TRUE(ws.ok());
-      auto calc = std::make_unique<Calc>(*ws.value());
-      ASSERT_TRUE(register_service(reg, *calc));
-      std::lock_guard<std::mutex> lock(mu_);
-      workspaces_.push_back(std::move(ws).value());
-      services_.push_back(std::move(calc));
-    };
-    MsgServerTest::start(std::move(o));
+    PbServerTest::start(std::move(o), wc);
   }
   // A 1 KiB arena block (a 64 KiB spill area: the refused messages below need ~16 KiB).
   static WorkspaceConfig small_arena() {
@@ -115,12 +103,6 @@ class PbServiceTest : public test::MsgServerTest {
     wc.arena_block = 1024;
     wc.spill = 64 * 1024;
     return wc;
-  }
-
-  // Stops the runtime, so the workers' statistics can be read from this thread.
-  const WorkspaceStats& stopped_stats() {
-    stop();
-    return workspaces_.at(0)->stats();
   }
 
   template <class Traits>
@@ -153,11 +135,6 @@ class PbServiceTest : public test::MsgServerTest {
     r.set_tag(tag);
     return r;
   }
-
-  // Per worker; destroyed after TearDown has stopped the workers.
-  std::mutex mu_;
-  std::vector<std::unique_ptr<Workspace>> workspaces_;
-  std::vector<std::unique_ptr<Calc>> services_;
 };
 
 TEST_P(PbServiceTest, AddAnswersAtOnce) {

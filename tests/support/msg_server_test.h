@@ -7,6 +7,7 @@
 
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -18,6 +19,28 @@
 #include "test_net.h"
 
 namespace weft::test {
+
+// Reads one frame into buf without allocating (for zero-allocation tests); the frame's spans
+// point into buf. False on EOF, timeout, a frame larger than buf or one that does not parse.
+inline bool read_frame(int fd, std::span<std::byte> buf, msg::Frame& out) {
+  std::byte prefix[msg::kPrefixSize];
+  if (!read_exact(fd, prefix, sizeof prefix)) {
+    return false;
+  }
+  const std::uint32_t len = (std::to_integer<std::uint32_t>(prefix[0]) << 24) |
+                            (std::to_integer<std::uint32_t>(prefix[1]) << 16) |
+                            (std::to_integer<std::uint32_t>(prefix[2]) << 8) |
+                            std::to_integer<std::uint32_t>(prefix[3]);
+  if (len > buf.size() || !read_exact(fd, buf.data(), len)) {
+    return false;
+  }
+  auto f = msg::parse(buf.first(len));
+  if (!f) {
+    return false;
+  }
+  out = *f;
+  return true;
+}
 
 class MsgServerTest : public ::testing::TestWithParam<platform::BackendKind> {
  protected:

@@ -7,6 +7,7 @@
 
 #include <sys/socket.h>
 #include <unistd.h>
+#include <cerrno>
 
 #include <atomic>
 #include <map>
@@ -59,6 +60,9 @@ class Client {
       }
       char b[16384];
       const ssize_t r = ::recv(fd_, b, sizeof b, 0);
+      if (r < 0 && errno == EINTR) {
+        continue;
+      }
       if (r <= 0) {
         return false;
       }

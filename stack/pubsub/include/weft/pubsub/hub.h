@@ -32,7 +32,10 @@
 // subscription (subscription()) and per worker (stats().dropped). With
 // Limits::disconnect_after = N > 0, a subscriber that drops N events in a row is aborted
 // with pubsub_errc::slow_consumer. Drops are per subscriber: other subscribers of the same
-// event are unaffected. A worker that cannot be posted to (its ring is full, it stopped)
+// event are unaffected. Size for bursts: output leaves once per loop iteration, so the bound
+// also counts what this iteration queued (a burst to one subscriber above max_queued_bytes
+// drops the excess even for a fast reader), and each event is one output segment (at most
+// Config::max_out_iov events per subscriber per iteration; queue_full is a drop). A worker that cannot be posted to (its ring is full, it stopped)
 // misses the event as a whole: counted on the publisher (posts_failed) and reported by
 // publish() (Published::missed), not per subscription (the publisher does not know them).
 //

@@ -182,18 +182,23 @@ Hub::Worker* Hub::worker(const Loop& loop) noexcept {
   return w.shared != nullptr ? &w : nullptr;
 }
 
-bool Hub::valid_topic(std::span<const std::byte> topic) const noexcept {
-  return !topic.empty() && topic.size() <= limits_.max_topic_len;
-}
-
-Result<bool> Hub::subscribe(Conn& c, std::span<const std::byte> topic, Format format) noexcept {
-  Worker* w = worker(c.loop());
+Result<Hub::Worker*> Hub::enter(const Loop& loop, std::span<const std::byte> topic) noexcept {
+  Worker* w = worker(loop);
   if (w == nullptr) {
     return fail(pubsub_errc::not_attached);
   }
-  if (!valid_topic(topic)) {
+  if (topic.empty() || topic.size() > limits_.max_topic_len) {
     return fail(pubsub_errc::invalid_topic);
   }
+  return w;
+}
+
+Result<bool> Hub::subscribe(Conn& c, std::span<const std::byte> topic, Format format) noexcept {
+  Result<Worker*> entered = enter(c.loop(), topic);
+  if (!entered) {
+    return fail(entered.error());
+  }
+  Worker* w = *entered;
   if (format >= formats_) {
     return fail(pubsub_errc::unknown_format);
   }
@@ -207,13 +212,11 @@ Result<bool> Hub::subscribe(Conn& c, std::span<const std::byte> topic, Format fo
 }
 
 Result<bool> Hub::unsubscribe(Conn& c, std::span<const std::byte> topic) noexcept {
-  Worker* w = worker(c.loop());
-  if (w == nullptr) {
-    return fail(pubsub_errc::not_attached);
+  Result<Worker*> entered = enter(c.loop(), topic);
+  if (!entered) {
+    return fail(entered.error());
   }
-  if (!valid_topic(topic)) {
-    return fail(pubsub_errc::invalid_topic);
-  }
+  Worker* w = *entered;
   const bool had = w->table.unsubscribe(c.id(), topic, detail::topic_hash(seed_, topic));
   w->gauges();
   return had;
@@ -230,13 +233,11 @@ std::uint32_t Hub::closed(Conn& c) noexcept {
 }
 
 Result<SubscriptionStats> Hub::subscription(Conn& c, std::span<const std::byte> topic) noexcept {
-  Worker* w = worker(c.loop());
-  if (w == nullptr) {
-    return fail(pubsub_errc::not_attached);
+  Result<Worker*> entered = enter(c.loop(), topic);
+  if (!entered) {
+    return fail(entered.error());
   }
-  if (!valid_topic(topic)) {
-    return fail(pubsub_errc::invalid_topic);
-  }
+  Worker* w = *entered;
   const std::uint32_t t = w->table.find(detail::topic_hash(seed_, topic), topic);
   const std::uint32_t i = t == detail::kNil ? detail::kNil : w->table.find_sub(c.id(), t);
   if (i == detail::kNil) {
@@ -248,14 +249,14 @@ Result<SubscriptionStats> Hub::subscription(Conn& c, std::span<const std::byte> 
 
 Result<Published> Hub::publish(Loop& here, std::span<const std::byte> topic,
                                std::span<const std::byte> payload) noexcept {
-  Worker* w = worker(here);
-  if (w == nullptr) {
-    return fail(pubsub_errc::not_attached);
+  Result<Worker*> entered = enter(here, topic);
+  if (!entered) {
+    if (Worker* w = worker(here)) {
+      w->publish_failed.add();
+    }
+    return fail(entered.error());
   }
-  if (!valid_topic(topic)) {
-    w->publish_failed.add();
-    return fail(pubsub_errc::invalid_topic);
-  }
+  Worker* w = *entered;
   Event e;
   e.topic = topic;
   e.hash = detail::topic_hash(seed_, topic);

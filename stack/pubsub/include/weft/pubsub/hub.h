@@ -35,9 +35,10 @@
 // event are unaffected. Size for bursts: output leaves once per loop iteration, so the bound
 // also counts what this iteration queued (a burst to one subscriber above max_queued_bytes
 // drops the excess even for a fast reader), and each event is one output segment (at most
-// Config::max_out_iov events per subscriber per iteration; queue_full is a drop). A worker that cannot be posted to (its ring is full, it stopped)
-// misses the event as a whole: counted on the publisher (posts_failed) and reported by
-// publish() (Published::missed), not per subscription (the publisher does not know them).
+// Config::max_out_iov events per subscriber per iteration; queue_full is a drop). A worker that
+// cannot be posted to (its ring is full, it stopped) misses the event as a whole: counted on the
+// publisher (posts_failed) and reported by publish() (Published::missed), not per subscription (the
+// publisher does not know them).
 //
 // Memory: init() allocates everything (per worker: the topic table, max_subscriptions
 // subscription nodes, per connection slot a list head; runtime-wide: the interest counters,
@@ -191,7 +192,9 @@ class Hub {
   struct Event;
   static void on_post(platform::Loop& loop, const platform::Post& p) noexcept;
   [[nodiscard]] Worker* worker(const platform::Loop& loop) noexcept;
-  [[nodiscard]] bool valid_topic(std::span<const std::byte> topic) const noexcept;
+  // The caller's worker, the topic checked: not_attached, invalid_topic.
+  [[nodiscard]] Result<Worker*> enter(const platform::Loop& loop,
+                                      std::span<const std::byte> topic) noexcept;
   // Queues the event on every subscriber of its topic on w's worker.
   void serve(Worker& w, platform::Loop& loop, const Event& e, Published* out) noexcept;
 

@@ -4,7 +4,6 @@
 // collide (so backward-shift deletion is exercised on long probe runs).
 #include <gtest/gtest.h>
 
-#include <atomic>
 #include <map>
 #include <random>
 #include <set>
@@ -24,12 +23,8 @@ std::span<const std::byte> b(const std::string& s) {
 
 class TopicTableTest : public ::testing::Test {
  protected:
-  static constexpr std::uint32_t kBuckets = 64;
   void init(std::uint32_t topics, std::uint32_t subs, std::uint32_t slots = 16) {
-    for (auto& c : interest_) {
-      c.store(0);
-    }
-    ASSERT_TRUE(t_.init({topics, subs, 32, slots}, interest_, kBuckets - 1).ok());
+    ASSERT_TRUE(t_.init({topics, subs, 32, slots}).ok());
   }
   std::uint64_t h(const std::string& s) const { return topic_hash(7, b(s)); }
   Result<Subscribed> sub(platform::ConnId c, const std::string& s, std::uint8_t f = 0) {
@@ -52,7 +47,6 @@ class TopicTableTest : public ::testing::Test {
     EXPECT_EQ(t_.topic(t).subs, v.size());
     return v;
   }
-  std::atomic<std::uint32_t> interest_[kMaxFormats * kBuckets];
   TopicTable t_;
 };
 

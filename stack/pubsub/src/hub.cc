@@ -109,21 +109,9 @@ Result<void> Hub::init(const Limits& limits, const platform::Config& cfg) noexce
   limits_ = limits;
   workers_ = cfg.workers;
   slots_ = cfg.slots();
-  // Buckets >= 4 x max_topics keep false positives (posting to a worker whose topics merely
-  // share a bucket) rare; a power of two so a bucket is a mask of the hash.
-  std::uint32_t buckets = 64;
-  while (buckets < limits.max_topics * 4) {
-    buckets <<= 1;
-  }
-  bucket_mask_ = buckets - 1;
-  const std::size_t n = static_cast<std::size_t>(workers_) * kMaxFormats * buckets;
-  interest_.reset(new (std::nothrow) std::atomic<std::uint32_t>[n]);
   state_.reset(new (std::nothrow) Worker[workers_]);
-  if (interest_ == nullptr || state_ == nullptr) {
+  if (state_ == nullptr) {
     return fail_errno(ENOMEM);
-  }
-  for (std::size_t i = 0; i < n; ++i) {
-    interest_[i].store(0, std::memory_order_relaxed);
   }
   const detail::TableLimits tl{limits.max_topics, limits.max_subscriptions, limits.max_topic_len,
                                slots_};
@@ -133,9 +121,7 @@ Result<void> Hub::init(const Limits& limits, const platform::Config& cfg) noexce
     if (s.want == nullptr) {
       return fail_errno(ENOMEM);
     }
-    Result<void> r = s.table.init(
-        tl, &interest_[static_cast<std::size_t>(w) * kMaxFormats * buckets], bucket_mask_);
-    if (!r) {
+    if (Result<void> r = s.table.init(tl); !r) {
       return r;
     }
   }
@@ -260,16 +246,13 @@ Result<Published> Hub::publish(Loop& here, std::span<const std::byte> topic,
   Event e;
   e.topic = topic;
   e.hash = detail::topic_hash(seed_, topic);
-  // Who wants which format: workers x formats counters of the topic's bucket. Acquire pairs
-  // with the subscriber's worker's release in TopicTable::count.
-  const std::size_t buckets = std::size_t{bucket_mask_} + 1;
-  const std::size_t bucket = e.hash & bucket_mask_;
+  // Who wants which format: workers x formats counters of the topic's bucket (see
+  // TopicTable::interest for the ordering).
   std::uint32_t all = 0;
   for (std::uint32_t x = 0; x < workers_; ++x) {
     std::uint8_t m = 0;
-    const std::atomic<std::uint32_t>* row = &interest_[std::size_t{x} * kMaxFormats * buckets];
     for (std::uint32_t f = 0; f < formats_; ++f) {
-      if (row[f * buckets + bucket].load(std::memory_order_acquire) != 0) {
+      if (state_[x].table.interest(static_cast<std::uint8_t>(f), e.hash) != 0) {
         m = static_cast<std::uint8_t>(m | (1u << f));
       }
     }

@@ -34,18 +34,18 @@ std::uint32_t pow2_at_least(std::uint32_t n) noexcept {
 }
 }  // namespace
 
-Result<void> TopicTable::init(const TableLimits& limits, std::atomic<std::uint32_t>* interest,
-                              std::uint32_t bucket_mask) noexcept {
+Result<void> TopicTable::init(const TableLimits& limits) noexcept {
   limits_ = limits;
-  interest_ = interest;
-  bucket_mask_ = bucket_mask;
   // Load factor <= 1/2: linear probing then averages under 2.5 probes for a miss.
   const std::uint32_t slots = pow2_at_least(limits.max_topics * 2);
   index_mask_ = slots - 1;
+  const std::uint32_t buckets = pow2_at_least(limits.max_topics < 16 ? 64 : limits.max_topics * 4);
+  bucket_mask_ = buckets - 1;
   if (!alloc(topics_, limits.max_topics) ||
       !alloc(names_, static_cast<std::size_t>(limits.max_topics) * limits.max_topic_len) ||
       !alloc(index_, slots) || !alloc(subs_, limits.max_subscriptions) ||
-      !alloc(conns_, limits.conn_slots)) {
+      !alloc(conns_, limits.conn_slots) ||
+      !alloc(interest_, static_cast<std::size_t>(kMaxFormats) * buckets)) {
     return fail_errno(ENOMEM);
   }
   for (std::uint32_t i = 0; i < slots; ++i) {
@@ -122,7 +122,7 @@ void TopicTable::remove_topic(std::uint32_t t) noexcept {
 }
 
 void TopicTable::count(std::uint8_t format, std::uint64_t hash, int delta) noexcept {
-  std::atomic<std::uint32_t>& c = interest_[format * (bucket_mask_ + 1) + (hash & bucket_mask_)];
+  std::atomic<std::uint32_t>& c = counter(format, hash);
   // One writer (this worker): a plain add published with release, so a publisher that reads
   // the new count with acquire also sees everything this worker did before (its ack to the
   // subscriber included, when the publish was caused by that ack).

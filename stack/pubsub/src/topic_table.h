@@ -12,13 +12,14 @@
 //   conns_    per connection slot (Config::slots()): the head of the slot's list and the
 //             generation it belongs to. A list left by a connection whose close was never
 //             reported is found by its old generation and dropped when the slot is reused.
-//   interest  a row of the Hub's interest counters, [format][bucket], bucket = hash &
-//             bucket_mask: how many of this worker's subscriptions of each format have a
-//             topic in that bucket. Written here (one writer: this worker), read by
-//             publishers on every worker to decide what to encode and whom to post to.
+//   interest_ counters [format][bucket], bucket = hash & bucket_mask (buckets: a power of
+//             two >= 4 x max_topics, so unrelated topics rarely share one): how many of this
+//             worker's subscriptions of each format have a topic in that bucket. Written
+//             here (one writer: this worker), read by publishers on every worker to decide
+//             what to encode and whom to post to.
 //
 // Indices are u32 with kNil for "none". Threading: the owning worker's thread only, except
-// the interest counters (atomics, see hub.cc).
+// interest(), which publishers on every worker call.
 #pragma once
 
 #include <atomic>
@@ -75,8 +76,7 @@ struct Subscribed {
 class TopicTable {
  public:
   // Errors: ENOMEM as a system error (allocation failed).
-  [[nodiscard]] Result<void> init(const TableLimits& limits, std::atomic<std::uint32_t>* interest,
-                                  std::uint32_t bucket_mask) noexcept;
+  [[nodiscard]] Result<void> init(const TableLimits& limits) noexcept;
 
   // The topic's entry, or kNil.
   [[nodiscard]] std::uint32_t find(std::uint64_t hash,
@@ -101,9 +101,11 @@ class TopicTable {
   }
   [[nodiscard]] std::uint32_t topics() const noexcept { return topics_n_; }
   [[nodiscard]] std::uint32_t subscriptions() const noexcept { return subs_n_; }
+  // Any thread (a publisher on another worker): this worker's subscriptions in `format` whose
+  // topic shares hash's bucket. Acquire pairs with the release in count(): a publisher that
+  // sees the count also sees what this worker did before it (its ack to the subscriber).
   [[nodiscard]] std::uint32_t interest(std::uint8_t format, std::uint64_t hash) const noexcept {
-    return interest_[format * (bucket_mask_ + 1) + (hash & bucket_mask_)].load(
-        std::memory_order_relaxed);
+    return counter(format, hash).load(std::memory_order_acquire);
   }
 
  private:
@@ -114,6 +116,11 @@ class TopicTable {
   // caller has unlinked it from the connection list.
   void release(std::uint32_t i) noexcept;
   void count(std::uint8_t format, std::uint64_t hash, int delta) noexcept;
+  [[nodiscard]] std::atomic<std::uint32_t>& counter(std::uint8_t format,
+                                                    std::uint64_t hash) const noexcept {
+    return interest_[std::size_t{format} * (std::size_t{bucket_mask_} + 1) +
+                     static_cast<std::size_t>(hash & bucket_mask_)];
+  }
   // Drops a list left by an earlier connection of c's slot (its close was never reported).
   void claim_slot(platform::ConnId c) noexcept;
 
@@ -129,7 +136,7 @@ class TopicTable {
   std::uint32_t index_mask_ = 0;
   std::unique_ptr<Sub[]> subs_;
   std::unique_ptr<ConnSlot[]> conns_;
-  std::atomic<std::uint32_t>* interest_ = nullptr;
+  std::unique_ptr<std::atomic<std::uint32_t>[]> interest_;
   std::uint32_t bucket_mask_ = 0;
   std::uint32_t free_topic_ = kNil;
   std::uint32_t free_sub_ = kNil;

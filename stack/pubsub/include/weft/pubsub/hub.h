@@ -40,9 +40,9 @@
 // publisher (posts_failed) and reported by publish() (Published::missed), not per subscription (the
 // publisher does not know them).
 //
-// Memory: init() allocates everything (per worker: the topic table, max_subscriptions
-// subscription nodes, per connection slot a list head; runtime-wide: the interest counters,
-// workers x kMaxFormats x buckets u32). After it nothing allocates: subscribe, publish,
+// Memory: init() allocates everything, per worker: the topic table, max_subscriptions
+// subscription nodes, a list head per connection slot, and the interest counters
+// (kMaxFormats x 4 x max_topics u32). After it nothing allocates: subscribe, publish,
 // fan-out and close only move indices. Every limit crossed is an error value.
 //
 // Threading: init() and add_format() before Runtime::start. attach() on each worker's thread
@@ -57,7 +57,6 @@
 //   Handler::on_close: hub.closed(c);
 #pragma once
 
-#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -201,13 +200,10 @@ class Hub {
   Limits limits_;
   std::uint32_t workers_ = 0;
   std::uint32_t slots_ = 0;
-  std::uint32_t bucket_mask_ = 0;
   std::uint64_t seed_ = 0;
   EncodeFn encode_[kMaxFormats] = {};
   void* ctx_[kMaxFormats] = {};
   std::uint32_t formats_ = 0;
-  // [worker][format][bucket]: see the header comment ("who has subscribers where").
-  std::unique_ptr<std::atomic<std::uint32_t>[]> interest_;
   std::unique_ptr<Worker[]> state_;
 };
 

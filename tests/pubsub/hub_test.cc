@@ -102,6 +102,7 @@ class PubSubTest : public ::testing::TestWithParam<BackendKind> {
     }
   }
   void TearDown() override {
+    test::g_wake.store(1);  // a test that failed during a NAP must not hold its worker
     rt_.stop();
     rt_.wait();
   }
@@ -124,8 +125,9 @@ class PubSubTest : public ::testing::TestWithParam<BackendKind> {
   void start(const Config& cfg, const Limits& limits) {
     ASSERT_TRUE(hub_.init(limits, cfg).ok());
     auto f = hub_.add_format(&test::encode_line_event, nullptr);
-    ASSERT_TRUE(f.ok());
-    env_ = {&hub_, *f};
+    auto alt = hub_.add_format(&test::encode_line_event, const_cast<char*>("ALT"));
+    ASSERT_TRUE(f.ok() && alt.ok());
+    env_ = {&hub_, *f, *alt};
     std::vector<Service> services;
     services.push_back(
         {Address::loopback_v4(0), [this](Loop& l) { return test::make_line_factory(l, env_); }});
@@ -392,6 +394,84 @@ TEST_P(PubSubTest, SlowSubscriberIsDisconnectedAfterConsecutiveDrops) {
   EXPECT_TRUE(reader.ok());
   EXPECT_EQ(reader.got(), published);
   EXPECT_EQ(hub_.total().dropped, dropped) << "nothing dropped after the disconnect";
+}
+
+TEST_P(PubSubTest, EachFormatWithSubscribersIsEncodedOncePerPublish) {
+  start(config(4), {});
+  auto s0 = open();
+  auto s1 = open();
+  auto s2 = open();
+  auto p = open();
+  ASSERT_EQ(s0->cmd("SUB t"), "OK");
+  ASSERT_EQ(s1->cmd("SUBX t"), "OK");
+  ASSERT_EQ(s2->cmd("SUB t"), "OK");
+  ASSERT_EQ(s2->cmd("SUB only-evt"), "OK");
+  publish(*p, "t", 0, 5);
+  EXPECT_EQ(hub_.total().encoded, 10u) << "two formats wanted: each encoded once per publish";
+  publish(*p, "only-evt", 0, 3);
+  EXPECT_EQ(hub_.total().encoded, 13u) << "one format wanted: only it is encoded";
+  std::string l;
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(s0->line(l));
+    EXPECT_EQ(l, "EVT t " + std::to_string(i));
+    ASSERT_TRUE(s1->line(l));
+    EXPECT_EQ(l, "ALT t " + std::to_string(i));
+    ASSERT_TRUE(s2->line(l));
+    EXPECT_EQ(l, "EVT t " + std::to_string(i));
+  }
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(s2->line(l));
+    EXPECT_EQ(l, "EVT only-evt " + std::to_string(i));
+  }
+  // Subscribing again in the other format switches the subscription: still one copy.
+  ASSERT_EQ(s0->cmd("SUBX t"), "OK");
+  publish(*p, "t", 5, 1);
+  ASSERT_TRUE(s0->line(l));
+  EXPECT_EQ(l, "ALT t 5");
+  EXPECT_EQ(s0->cmd("STAT t"), "S 6 0");
+  EXPECT_EQ(hub_.total().subscriptions, 4u);
+}
+
+// A worker that does not run its posts (NAP holds its thread) lets its ring from the
+// publisher fill: the publish reports the worker as missed ("M"), never blocks, and the
+// posts that did not fit are counted exactly.
+TEST_P(PubSubTest, AFullPostRingIsReportedAndCountedNeverWaitedFor) {
+  start(config(2), {});
+  auto sub = open();
+  auto p = open();
+  ASSERT_NE(sub->worker, p->worker);
+  ASSERT_EQ(sub->cmd("SUB t"), "OK");
+  test::g_wake.store(0);
+  ASSERT_TRUE(sub->send("NAP 60000\n"));
+  ASSERT_TRUE(test::eventually([] { return test::g_napping.load() == 1; }));
+  constexpr int kEvents = 300;  // the ring holds platform::kPostRingSize = 256
+  std::string lines;
+  for (int i = 0; i < kEvents; ++i) {
+    lines += "PUB t " + std::to_string(i) + "\n";
+  }
+  ASSERT_TRUE(p->send(lines));
+  int missed = 0;
+  for (int i = 0; i < kEvents; ++i) {
+    std::string l;
+    ASSERT_TRUE(p->line(l));
+    ASSERT_TRUE(l == "K" || l == "M") << l;
+    missed += l == "M" ? 1 : 0;
+  }
+  EXPECT_EQ(test::g_napping.load(), 1);
+  test::g_wake.store(1);
+  EXPECT_EQ(missed, kEvents - static_cast<int>(platform::kPostRingSize));
+  EXPECT_EQ(hub_.total().posts_failed, static_cast<std::uint64_t>(missed));
+  std::string l;
+  ASSERT_TRUE(sub->line(l));
+  EXPECT_EQ(l, "Z");
+  for (std::size_t i = 0; i < platform::kPostRingSize; ++i) {
+    ASSERT_TRUE(sub->line(l));
+    ASSERT_EQ(l, "EVT t " + std::to_string(i));
+  }
+  ASSERT_TRUE(test::eventually([&] { return hub_.total().delivered == platform::kPostRingSize; }));
+  EXPECT_EQ(hub_.total().dropped, 0u);
+  EXPECT_TRUE(test::eventually([&] { return rt_.shared()->free_count() == rt_.shared()->count(); }))
+      << "the references of posts that did not fit were not given back";
 }
 
 TEST_P(PubSubTest, LimitsAreReportedToTheTransport) {

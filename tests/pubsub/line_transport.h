@@ -3,21 +3,30 @@
 // Client -> server, one command per line:
 //   SUB <topic>             -> "OK\n", or "ERR <pubsub_errc value>\n"
 //   UNS <topic>             -> "OK\n" (was subscribed) or "NO\n"
-//   PUB <topic> <payload>   -> "K\n", or "ERR <value>\n"
+//   SUBX <topic>            -> as SUB, in the second format (LineEnv::alt)
+//   PUB <topic> <payload>   -> "K\n" (every worker with subscribers reached), "M\n" (some
+//                              could not be posted to: Published::missed), or "ERR <value>\n"
+//   NAP <ms>                -> holds the worker's thread until the test sets g_wake (at most
+//                              ms; g_napping is set meanwhile), then "Z\n": meanwhile the
+//                              post rings to that worker fill up
 //   WHO                     -> "W<worker index>\n"
 //   STAT <topic>            -> "S <delivered> <dropped>\n" (this connection's subscription)
-// Server -> subscriber, the test format's event: "EVT <topic> <payload>\n".
+// Server -> subscriber: "EVT <topic> <payload>\n", or "ALT ..." in the second format.
 //
 // The handler keeps an unfinished line in a fixed buffer and allocates nothing: the
 // zero-allocation test uses it as is. Replies are copied (send_copy); a reply that cannot be
 // queued aborts the connection, which the tests would notice.
 #pragma once
 
+#include <atomic>
+#include <charconv>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <memory>
 #include <span>
 #include <string_view>
+#include <thread>
 
 #include <weft/platform/handler_pool.h>
 #include <weft/platform/loop.h>
@@ -29,16 +38,19 @@ inline std::span<const std::byte> as_span(std::string_view s) {
   return std::as_bytes(std::span(s.data(), s.size()));
 }
 
-// The test format: "EVT <topic> <payload>\n".
-inline std::size_t encode_line_event(void*, std::span<const std::byte> topic,
+// The test formats: "<tag> <topic> <payload>\n", tag the 3 letters ctx points to ("EVT" when
+// ctx is null), so that two registered formats are told apart on the wire.
+inline std::size_t encode_line_event(void* ctx, std::span<const std::byte> topic,
                                      std::span<const std::byte> payload,
                                      std::span<std::byte> out) noexcept {
+  const char* tag = ctx != nullptr ? static_cast<const char*>(ctx) : "EVT";
   const std::size_t n = 4 + topic.size() + 1 + payload.size() + 1;
   if (n > out.size()) {
     return n;
   }
   std::byte* p = out.data();
-  std::memcpy(p, "EVT ", 4);
+  std::memcpy(p, tag, 3);
+  p[3] = std::byte{' '};
   std::memcpy(p + 4, topic.data(), topic.size());
   p[4 + topic.size()] = std::byte{' '};
   std::memcpy(p + 5 + topic.size(), payload.data(), payload.size());
@@ -46,9 +58,15 @@ inline std::size_t encode_line_event(void*, std::span<const std::byte> topic,
   return n;
 }
 
+// Set by NAP while it holds its worker, for a test to publish meanwhile; the test ends the
+// nap by setting g_wake (or the nap's time runs out).
+inline std::atomic<int> g_napping{0};
+inline std::atomic<int> g_wake{0};
+
 struct LineEnv {
   pubsub::Hub* hub = nullptr;
-  pubsub::Format format = 0;
+  pubsub::Format format = 0;  // SUB
+  pubsub::Format alt = 0;     // SUBX
 };
 
 class LineHandler final : public platform::Handler {
@@ -87,6 +105,9 @@ class LineHandler final : public platform::Handler {
     if (l.starts_with("SUB ")) {
       auto r = hub.subscribe(c, as_span(l.substr(4)), env_.format);
       r ? reply(c, "OK\n") : error(c, r.error());
+    } else if (l.starts_with("SUBX ")) {
+      auto r = hub.subscribe(c, as_span(l.substr(5)), env_.alt);
+      r ? reply(c, "OK\n") : error(c, r.error());
     } else if (l.starts_with("UNS ")) {
       auto r = hub.unsubscribe(c, as_span(l.substr(4)));
       !r ? error(c, r.error()) : reply(c, *r ? "OK\n" : "NO\n");
@@ -97,7 +118,17 @@ class LineHandler final : public platform::Handler {
       const std::string_view payload =
           sp == std::string_view::npos ? std::string_view() : rest.substr(sp + 1);
       auto r = hub.publish(c.loop(), as_span(topic), as_span(payload));
-      r ? reply(c, "K\n") : error(c, r.error());
+      !r ? error(c, r.error()) : reply(c, r->missed == 0 ? "K\n" : "M\n");
+    } else if (l.starts_with("NAP ")) {
+      int ms = 0;
+      std::from_chars(l.data() + 4, l.data() + l.size(), ms);
+      const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+      g_napping.store(1);
+      while (g_wake.exchange(0) == 0 && std::chrono::steady_clock::now() < until) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+      g_napping.store(0);
+      reply(c, "Z\n");
     } else if (l == "WHO") {
       const int n = std::snprintf(b, sizeof b, "W%u\n", c.loop().index());
       reply(c, std::string_view(b, static_cast<std::size_t>(n)));

@@ -19,7 +19,7 @@
 //
 // Who has subscribers where: each worker keeps its own topic table and subscriber lists
 // (touched only by its thread) and publishes a summary, a row of counters per format of how
-// many of its subscriptions have a topic in each hash bucket (relaxed-atomic, one writer).
+// many of its subscriptions have a topic in each hash bucket (atomics with one writer).
 // A publisher reads workers x formats counters: no lock, no shared topic table. A bucket
 // shared by two topics can make a worker be posted an event nobody there wants (it finds no
 // local topic and drops the references); never the reverse. A subscription made while a
@@ -48,7 +48,8 @@
 // Threading: init() and add_format() before Runtime::start. attach() on each worker's thread
 // before it serves (the Service factory). subscribe/unsubscribe/closed/subscription on the
 // connection's own worker; publish on the worker `here` it names. stats() from any thread.
-// The Hub must outlive the Runtime (posts in flight point to it).
+// The Hub must outlive the Runtime (posts in flight point to it). Posts a stopping runtime
+// discards keep their buffer references; the pool goes with the runtime.
 //
 // Wiring, for a transport:
 //   hub.init({}, cfg); fmt = hub.add_format(&encode_event, ctx);     // before start

@@ -21,17 +21,43 @@ using Counter = platform::WorkerStats::Counter;
 
 static_assert(Hub::kMaxFormats == detail::kMaxFormats);
 
+// HubStats' fields as one list: a Worker keeps one Counter per entry, and stats() and
+// operator+= walk the list, so a new counter is named here and in HubStats only.
+namespace {
+enum Stat : std::uint32_t {
+  kPublished,
+  kPublishFailed,
+  kNoBuffers,
+  kEncoded,
+  kDelivered,
+  kDropped,
+  kDisconnected,
+  kPostsSent,
+  kPostsFailed,
+  kPostsReceived,
+  kSubscriptions,  // gauges from here
+  kTopics,
+  kStats
+};
+constexpr std::uint64_t HubStats::*kFields[kStats] = {
+    &HubStats::published,      &HubStats::publish_failed, &HubStats::no_buffers,
+    &HubStats::encoded,        &HubStats::delivered,      &HubStats::dropped,
+    &HubStats::disconnected,   &HubStats::posts_sent,     &HubStats::posts_failed,
+    &HubStats::posts_received, &HubStats::subscriptions,  &HubStats::topics};
+// A field added to HubStats and not to the list fails here.
+static_assert(sizeof(HubStats) == kStats * sizeof(std::uint64_t));
+}  // namespace
+
 struct Hub::Worker {
   detail::TopicTable table;
   platform::SharedBuffers* shared = nullptr;  // set by attach()
   // Scratch for publish(): the formats each worker wants for the current event.
   std::unique_ptr<std::uint8_t[]> want;
   // One writer (this worker), any reader: see platform::WorkerStats.
-  Counter published, publish_failed, no_buffers, encoded, delivered, dropped, disconnected,
-      posts_sent, posts_failed, posts_received, subscriptions, topics;
+  Counter stat[kStats];
   void gauges() noexcept {
-    subscriptions.set(table.subscriptions());
-    topics.set(table.topics());
+    stat[kSubscriptions].set(table.subscriptions());
+    stat[kTopics].set(table.topics());
   }
 };
 
@@ -67,18 +93,9 @@ struct Hub::Event {
 };
 
 HubStats& HubStats::operator+=(const HubStats& o) noexcept {
-  published += o.published;
-  publish_failed += o.publish_failed;
-  no_buffers += o.no_buffers;
-  encoded += o.encoded;
-  delivered += o.delivered;
-  dropped += o.dropped;
-  disconnected += o.disconnected;
-  posts_sent += o.posts_sent;
-  posts_failed += o.posts_failed;
-  posts_received += o.posts_received;
-  subscriptions += o.subscriptions;
-  topics += o.topics;
+  for (std::uint64_t HubStats::*f : kFields) {
+    this->*f += o.*f;
+  }
   return *this;
 }
 
@@ -238,7 +255,7 @@ Result<Published> Hub::publish(Loop& here, std::span<const std::byte> topic,
   Result<Worker*> entered = enter(here, topic);
   if (!entered) {
     if (Worker* w = worker(here)) {
-      w->publish_failed.add();
+      w->stat[kPublishFailed].add();
     }
     return fail(entered.error());
   }
@@ -261,7 +278,7 @@ Result<Published> Hub::publish(Loop& here, std::span<const std::byte> topic,
   }
   Published out;
   if (all == 0) {
-    w->published.add();
+    w->stat[kPublished].add();
     return out;
   }
   // Encode once per wanted format, all before anything is sent: a refusal sends nothing.
@@ -272,13 +289,13 @@ Result<Published> Hub::publish(Loop& here, std::span<const std::byte> topic,
     }
     e.refs[f] = w->shared->acquire();
     if (!e.refs[f].valid()) {
-      w->no_buffers.add();
+      w->stat[kNoBuffers].add();
       return fail(pubsub_errc::no_buffers);  // e's destructor returns what was acquired
     }
     const std::span<std::byte> buf = e.refs[f].buffer();
     const std::size_t n = encode_[f](ctx_[f], topic, payload, buf.subspan(off));
     if (n == 0 || n > buf.size() - off) {
-      w->publish_failed.add();
+      w->stat[kPublishFailed].add();
       return fail(n == 0 ? pubsub_errc::encode_failed : pubsub_errc::too_large);
     }
     const Header h{e.hash, static_cast<std::uint32_t>(off), static_cast<std::uint32_t>(n),
@@ -289,7 +306,7 @@ Result<Published> Hub::publish(Loop& here, std::span<const std::byte> topic,
     e.bytes[f] = buf.subspan(off, n);
     ++out.encoded;
   }
-  w->encoded.add(out.encoded);
+  w->stat[kEncoded].add(out.encoded);
   // Other workers: one post each with a counted reference per format it wants. The buffers'
   // contents are ordered before the consumer's reads by the ring's release/acquire pair.
   const std::uint32_t me = here.index();
@@ -318,12 +335,12 @@ Result<Published> Hub::publish(Loop& here, std::span<const std::byte> topic,
     }
     ++out.missed;
   }
-  w->posts_sent.add(out.posted);
-  w->posts_failed.add(out.missed);
+  w->stat[kPostsSent].add(out.posted);
+  w->stat[kPostsFailed].add(out.missed);
   if (w->want[me] != 0) {
     serve(*w, here, e, &out);
   }
-  w->published.add();
+  w->stat[kPublished].add();
   return out;
 }
 
@@ -344,7 +361,7 @@ void Hub::on_post(Loop& loop, const Post& p) noexcept {
     e.hash = h.hash;
     e.topic = e.refs[f].buffer().subspan(sizeof(Header), h.topic_len);
   }
-  w.posts_received.add();
+  w.stat[kPostsReceived].add();
   hub.serve(w, loop, e, nullptr);
 }
 
@@ -385,13 +402,13 @@ void Hub::serve(Worker& w, Loop& loop, const Event& e, Published* out) noexcept 
       if (++s.consecutive == limits_.disconnect_after && limits_.disconnect_after != 0 &&
           c->open()) {
         c->abort(make_error_code(pubsub_errc::slow_consumer));
-        w.disconnected.add();
+        w.stat[kDisconnected].add();
       }
     }
     i = next;
   }
-  w.delivered.add(delivered);
-  w.dropped.add(dropped);
+  w.stat[kDelivered].add(delivered);
+  w.stat[kDropped].add(dropped);
   if (out != nullptr) {
     out->delivered += static_cast<std::uint32_t>(delivered);
     out->dropped += static_cast<std::uint32_t>(dropped);
@@ -403,19 +420,9 @@ HubStats Hub::stats(std::uint32_t worker) const noexcept {
   if (state_ == nullptr || worker >= workers_) {
     return s;
   }
-  const Worker& w = state_[worker];
-  s.published = w.published.get();
-  s.publish_failed = w.publish_failed.get();
-  s.no_buffers = w.no_buffers.get();
-  s.encoded = w.encoded.get();
-  s.delivered = w.delivered.get();
-  s.dropped = w.dropped.get();
-  s.disconnected = w.disconnected.get();
-  s.posts_sent = w.posts_sent.get();
-  s.posts_failed = w.posts_failed.get();
-  s.posts_received = w.posts_received.get();
-  s.subscriptions = w.subscriptions.get();
-  s.topics = w.topics.get();
+  for (std::uint32_t i = 0; i < kStats; ++i) {
+    s.*kFields[i] = state_[worker].stat[i].get();
+  }
   return s;
 }
 

@@ -474,6 +474,58 @@ TEST_P(PubSubTest, AFullPostRingIsReportedAndCountedNeverWaitedFor) {
       << "the references of posts that did not fit were not given back";
 }
 
+// Subscribe/unsubscribe on two workers while two others publish (ThreadSanitizer checks the
+// interest counters and the shared buffers): each event arrives at most once and in order,
+// every reply arrives, and at the end nothing is left subscribed, posted or referenced.
+TEST_P(PubSubTest, SubscriptionChurnWhileOtherWorkersPublish) {
+  start(config(4), {});
+  auto p0 = open();
+  auto p1 = open();
+  auto c2 = open();
+  auto c3 = open();
+  std::atomic<int> bad{0};
+  const auto churn = [&bad](Client* c) {
+    int last[2] = {-1, -1};  // per publisher
+    for (int i = 0; i < 300; ++i) {
+      for (const std::string cmd : {"SUB t", "UNS t"}) {
+        std::string l;
+        if (!c->send(cmd + "\n")) {
+          bad.fetch_add(1);
+          return;
+        }
+        while (c->line(l) && l.rfind("EVT t ", 0) == 0) {
+          const std::string payload = event_payload(l, "t");  // "<seq>-p<publisher>"
+          const int seq = std::stoi(payload);
+          const int p = payload.back() - '0';
+          if (seq <= last[p]) {
+            bad.fetch_add(1);
+          }
+          last[p] = seq;
+        }
+        if (l != "OK") {
+          bad.fetch_add(1);
+        }
+      }
+    }
+  };
+  std::thread t2(churn, c2.get());
+  std::thread t3(churn, c3.get());
+  for (int batch = 0; batch < 20; ++batch) {
+    publish(*p0, "t", batch * 10, 10, "-p0");
+    publish(*p1, "t", batch * 10, 10, "-p1");
+  }
+  t2.join();
+  t3.join();
+  EXPECT_EQ(bad.load(), 0);
+  EXPECT_TRUE(test::eventually([&] {
+    const HubStats t = hub_.total();
+    return t.subscriptions == 0 && t.topics == 0 && t.posts_received == t.posts_sent;
+  }));
+  EXPECT_EQ(hub_.total().published, 400u);
+  EXPECT_TRUE(
+      test::eventually([&] { return rt_.shared()->free_count() == rt_.shared()->count(); }));
+}
+
 TEST_P(PubSubTest, LimitsAreReportedToTheTransport) {
   Config cfg = config(1);
   cfg.shared_buffers = 2;

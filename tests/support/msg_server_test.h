@@ -52,14 +52,24 @@ class MsgServerTest : public ::testing::TestWithParam<platform::BackendKind> {
   }
   void TearDown() override { stop(); }
 
-  // Starts `workers` workers (one_worker_config otherwise, 16 shared buffers of 4 KiB for
-  // answers from other workers) serving a Server with options o; addr_ is its address.
-  void start(msg::Options o, std::uint32_t workers = 1) {
+  // The runtime's Config for `workers` workers: one_worker_config otherwise, round-robin
+  // accept, 16 shared buffers of 4 KiB (answers from other workers, pub/sub events).
+  [[nodiscard]] platform::Config config(std::uint32_t workers = 1) const {
     platform::Config cfg = one_worker_config(GetParam());
     cfg.workers = workers;
     cfg.shared_buffers = 16;
     cfg.shared_buffer_size = 4096;
     cfg.accept_mode = platform::AcceptMode::round_robin;
+    return cfg;
+  }
+
+  // Starts `workers` workers with config() serving a Server with options o; addr_ is its
+  // address.
+  void start(msg::Options o, std::uint32_t workers = 1) {
+    start_with(config(workers), std::move(o));
+  }
+
+  void start_with(const platform::Config& cfg, msg::Options o) {
     server_ = std::make_unique<msg::Server>(std::move(o));
     rt_ = std::make_unique<platform::Runtime>();
     auto a = platform::Address::parse("127.0.0.1:0");
@@ -87,6 +97,24 @@ class MsgServerTest : public ::testing::TestWithParam<platform::BackendKind> {
     EXPECT_EQ(w->f.type, msg::FrameType::error);
     EXPECT_EQ(w->f.id, id);
     EXPECT_EQ(w->f.code, static_cast<std::uint16_t>(code)) << w->detail();
+  }
+
+  // The frame read is a RESPONSE to request `id` carrying `payload`.
+  static void expect_response(const std::optional<WireFrame>& w, std::uint32_t id,
+                              const std::string& payload) {
+    ASSERT_TRUE(w.has_value());
+    EXPECT_EQ(w->f.type, msg::FrameType::response)
+        << (w->f.type == msg::FrameType::error ? w->detail() : "");
+    EXPECT_EQ(w->f.id, id);
+    EXPECT_EQ(w->payload(), payload);
+  }
+
+  // A connected client past HELLO.
+  std::unique_ptr<WireClient> client() {
+    auto c = std::make_unique<WireClient>(addr_);
+    EXPECT_TRUE(c->ok());
+    EXPECT_TRUE(c->hello().has_value());
+    return c;
   }
 
   std::unique_ptr<msg::Server> server_;

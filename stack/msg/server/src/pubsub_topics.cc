@@ -50,8 +50,7 @@ Result<void> HubTopics::subscribe(platform::Conn& c, std::span<const std::byte> 
   return r ? Result<void>() : fail(to_wire(r.error()));
 }
 
-Result<void> HubTopics::unsubscribe(platform::Conn& c,
-                                    std::span<const std::byte> topic) noexcept {
+Result<void> HubTopics::unsubscribe(platform::Conn& c, std::span<const std::byte> topic) noexcept {
   Result<bool> r = hub_.unsubscribe(c, topic);
   return r ? Result<void>() : fail(to_wire(r.error()));
 }

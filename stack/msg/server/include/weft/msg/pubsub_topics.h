@@ -32,9 +32,9 @@ class HubTopics final : public Topics {
   void closed(platform::Conn& c) noexcept override;
 
   // Publishes from application code on worker `here` (a settings change, a sensor reading).
-  [[nodiscard]] Result<pubsub::Published> publish_from(platform::Loop& here,
-                                                       std::span<const std::byte> topic,
-                                                       std::span<const std::byte> payload) noexcept {
+  [[nodiscard]] Result<pubsub::Published> publish_from(
+      platform::Loop& here, std::span<const std::byte> topic,
+      std::span<const std::byte> payload) noexcept {
     return hub_.publish(here, topic, payload);
   }
   [[nodiscard]] pubsub::Hub& hub() noexcept { return hub_; }

@@ -152,9 +152,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "weft-settings: %s\n", r.error().message().c_str());
     return 1;
   }
-  std::printf("weft-settings: serving on %s:%u%s%s\n", host.c_str(),
-              rt.local_address(0).port(), unix_path.empty() ? "" : " and unix:",
-              unix_path.c_str());
+  std::printf("weft-settings: serving on %s:%u%s%s\n", host.c_str(), rt.local_address(0).port(),
+              unix_path.empty() ? "" : " and unix:", unix_path.c_str());
   std::fflush(stdout);
   const int sig = platform::wait_for_termination_signal();
   log(LogLevel::info, "settings: signal %d, draining", sig);

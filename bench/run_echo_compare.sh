@@ -94,7 +94,8 @@ need() {  # binary target...
 
 # Boost.Asio peer: the peers harness's single-threaded echo_asio, built into OUT.
 ASIO_BIN=""
-if [[ -r /usr/include/boost/asio.hpp && -r $PEERS_SRC/echo_asio.cpp ]]; then
+if [[ (-z $SERVERS || ,$SERVERS, == *,asio,*) && -r /usr/include/boost/asio.hpp &&
+      -r $PEERS_SRC/echo_asio.cpp ]]; then
   ASIO_BIN=$OUT/echo_asio
   if [[ ! -x $ASIO_BIN || $PEERS_SRC/echo_asio.cpp -nt $ASIO_BIN ]]; then
     echo "building $ASIO_BIN"

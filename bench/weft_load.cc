@@ -443,7 +443,6 @@ class MsgHandler final : public LoadHandler {
     reset_common();
     decoder_.reset();
     hello_done_ = false;
-    in_flight_ = 0;
     std::fill_n(outstanding_.get(), slots_, 0u);
     // This connection's REQUEST, encoded once: send time and id are written per request.
     const std::span<const std::byte> payload(pattern_ + kHeader - kStamp, st_->opt.size);
@@ -515,7 +514,6 @@ class MsgHandler final : public LoadHandler {
         return false;
       }
       slot = 0;
-      --in_flight_;
       return check_payload(c, f.payload, f.id, kMsgResponseOverhead, now);
     }
     if (f.type == FrameType::hello_ack && !hello_done_) {
@@ -567,7 +565,6 @@ class MsgHandler final : public LoadHandler {
     auto r = c.send_copy({req, st_->request});
     if (r) {
       outstanding_[id % slots_] = id;
-      ++in_flight_;
     }
     return r;
   }
@@ -578,7 +575,6 @@ class MsgHandler final : public LoadHandler {
   std::unique_ptr<std::byte[]> request_;  // this connection's REQUEST frame
   std::size_t slots_;
   std::unique_ptr<std::uint32_t[]> outstanding_;  // id mod slots_ -> id, 0 when free
-  std::uint32_t in_flight_ = 0;
   bool hello_done_ = false;
 };
 

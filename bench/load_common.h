@@ -21,6 +21,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cinttypes>
+#include <cstdarg>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -331,6 +332,45 @@ inline Arg parse_load_arg(const char* a, const char* v, LoadOptions& o, std::uin
   return ok ? Arg::ok : Arg::bad;
 }
 
+// Parses a tool's arguments: --json, -h/--help, the LoadOptions (parse_load_arg) and, for
+// other names, the tool's own through extra(name, value) -> Arg. Requires --port.
+// Returns 0 to go on, -1 after --help (usage printed), 2 on a bad or missing argument.
+template <class Extra>
+int parse_args(int argc, char** argv, const char* tool, void (*usage)(), std::uint32_t max_size,
+               LoadOptions& o, Extra&& extra) {
+  for (int i = 1; i < argc; ++i) {
+    const char* a = argv[i];
+    if (!std::strcmp(a, "--json")) {
+      o.json = true;
+      continue;
+    }
+    if (!std::strcmp(a, "-h") || !std::strcmp(a, "--help")) {
+      usage();
+      return -1;
+    }
+    if (i + 1 >= argc) {
+      std::fprintf(stderr, "%s: %s needs a value\n", tool, a);
+      return 2;
+    }
+    const char* v = argv[++i];
+    Arg got = parse_load_arg(a, v, o, max_size);
+    if (got == Arg::unknown) {
+      got = extra(a, v);
+    }
+    if (got != Arg::ok) {
+      std::fprintf(stderr, "%s: bad argument: %s %s\n", tool, a, v);
+      usage();
+      return 2;
+    }
+  }
+  if (o.port == 0) {
+    std::fprintf(stderr, "%s: --port is required\n", tool);
+    usage();
+    return 2;
+  }
+  return 0;
+}
+
 // Pins the calling thread to o.cpu (when set); false with a message on failure.
 inline bool pin_to(const LoadOptions& o, const char* tool) {
   if (o.cpu < 0) {
@@ -428,15 +468,27 @@ inline void print_report(const Report& r) {
   std::fflush(stdout);
 }
 
-// Copies a message into a fixed buffer that goes into a JSON string as is (quotes,
-// backslashes and control characters become ').
-inline void json_safe_copy(char* dst, std::size_t size, const char* src) noexcept {
-  std::snprintf(dst, size, "%s", src);
-  for (char* ch = dst; *ch != '\0'; ++ch) {
-    if (*ch == '"' || *ch == '\\' || static_cast<unsigned char>(*ch) < 0x20) {
-      *ch = '\'';
+// Failures of a run: how many, and the first one's text (JSON-safe: quotes, backslashes and
+// control characters become '). Never allocates.
+struct Errors {
+  std::uint64_t errors = 0;
+  char first_error[256] = {};
+
+  void note_error(const char* fmt, ...) noexcept __attribute__((format(printf, 2, 3))) {
+    ++errors;
+    if (first_error[0] != '\0') {
+      return;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    std::vsnprintf(first_error, sizeof first_error, fmt, ap);
+    va_end(ap);
+    for (char* ch = first_error; *ch != '\0'; ++ch) {
+      if (*ch == '"' || *ch == '\\' || static_cast<unsigned char>(*ch) < 0x20) {
+        *ch = '\'';
+      }
     }
   }
-}
+};
 
 }  // namespace weft::bench

@@ -1,16 +1,18 @@
 // What weft's bench tools share: the one method of weft-msg-bench-server
-// (bench/msg_server.cc) that weft-load --proto msg (bench/weft_load.cc) calls, and the
-// loopback check every bench tool applies to the address it is given.
+// (bench/msg_server.cc) that weft-load --proto msg (bench/weft_load.cc) calls, the loopback
+// check every bench tool applies to the address it is given, and the --backend values.
 #pragma once
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
 #include <cstdint>
+#include <cstring>
 #include <string_view>
 
 #include <weft/msg/server.h>
 #include <weft/platform/address.h>
+#include <weft/platform/config.h>
 
 namespace weft::bench {
 
@@ -31,6 +33,20 @@ inline bool is_loopback(const platform::Address& a) noexcept {
     return IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr);
   }
   return false;
+}
+
+// "auto", "uring" (or "io_uring") or "epoll"; false for anything else.
+inline bool parse_backend(const char* v, platform::BackendKind& out) noexcept {
+  if (!std::strcmp(v, "uring") || !std::strcmp(v, "io_uring")) {
+    out = platform::BackendKind::uring;
+  } else if (!std::strcmp(v, "epoll")) {
+    out = platform::BackendKind::epoll;
+  } else if (!std::strcmp(v, "auto")) {
+    out = platform::BackendKind::automatic;
+  } else {
+    return false;
+  }
+  return true;
 }
 
 }  // namespace weft::bench

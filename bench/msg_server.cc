@@ -24,6 +24,7 @@
 #include <weft/platform/error.h>
 #include <weft/platform/runtime.h>
 
+#include "load_common.h"
 #include "msg_bench.h"
 
 namespace {
@@ -35,10 +36,10 @@ void usage() {
                "                             [--max-conns N] [--max-inflight K]\n");
 }
 
+// A number for a u32 option.
 bool parse_u32(const char* s, std::uint32_t& out) {
-  char* end = nullptr;
-  unsigned long v = std::strtoul(s, &end, 10);
-  if (end == s || *end != '\0' || v > 0xffffffffUL) {
+  std::uint64_t v = 0;
+  if (!weft::bench::parse_u64(s, v) || v > 0xffffffffu) {
     return false;
   }
   out = static_cast<std::uint32_t>(v);
@@ -79,13 +80,7 @@ int main(int argc, char** argv) {
     } else if (!std::strcmp(a, "--cpus")) {
       cfg.cpus = v;
     } else if (!std::strcmp(a, "--backend")) {
-      if (!std::strcmp(v, "uring") || !std::strcmp(v, "io_uring")) {
-        cfg.backend = platform::BackendKind::uring;
-      } else if (!std::strcmp(v, "epoll")) {
-        cfg.backend = platform::BackendKind::epoll;
-      } else {
-        ok = !std::strcmp(v, "auto");
-      }
+      ok = bench::parse_backend(v, cfg.backend);
     } else if (!std::strcmp(a, "--max-conns")) {
       ok = parse_u32(v, cfg.max_connections);
     } else if (!std::strcmp(a, "--max-inflight")) {

@@ -72,7 +72,8 @@ while [[ $# -gt 0 ]]; do
     --out) OUT=$2; shift 2 ;;
     --name) NAME=$2; shift 2 ;;
     --port-base) PORT_BASE=$2; shift 2 ;;
-    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    # COMPARE_HELP: the wrapper (run_unary_compare.sh, run_grpc_compare.sh) whose help to show.
+    -h|--help) sed -n '2,/^set -euo/p' "${COMPARE_HELP:-$0}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
   esac
 done

@@ -18,12 +18,6 @@
 #     weft-grpc-bench-server weft-grpc-load
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-for a in "$@"; do
-  if [[ $a == -h || $a == --help ]]; then
-    sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
-    exit 0
-  fi
-done
-exec "$ROOT/bench/run_echo_compare.sh" --build "$ROOT/build/release" \
+COMPARE_HELP=$0 exec "$ROOT/bench/run_echo_compare.sh" --build "$ROOT/build/release" \
   --servers msg-uring,msg-epoll,grpc --pairs msg-uring/grpc,msg-epoll/grpc \
   --name grpc-compare "$@"

@@ -14,12 +14,6 @@
 # Build: cmake --build build/release --target weft-echo weft-msg-bench-server weft-load
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-for a in "$@"; do
-  if [[ $a == -h || $a == --help ]]; then
-    sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
-    exit 0
-  fi
-done
-exec "$ROOT/bench/run_echo_compare.sh" --build "$ROOT/build/release" \
+COMPARE_HELP=$0 exec "$ROOT/bench/run_echo_compare.sh" --build "$ROOT/build/release" \
   --servers weft-uring,msg-uring,weft-epoll,msg-epoll \
   --pairs msg-uring/weft-uring,msg-epoll/weft-epoll --name unary-compare "$@"

@@ -58,7 +58,6 @@
 #include <atomic>
 #include <cerrno>
 #include <cinttypes>
-#include <cstdarg>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -158,7 +157,7 @@ constexpr std::size_t kMsgMaxError = weft::msg::kHeaderSize + 4 + weft::msg::kMa
 enum class Phase { connecting, running, closing };
 
 // Everything the handlers share. One thread: no synchronisation.
-struct State {
+struct State : weft::bench::Errors {
   Options opt;
   std::size_t frame = 0;              // bytes of one answer (prefix included)
   std::size_t request = 0;            // bytes of one request frame (prefix included)
@@ -174,22 +173,8 @@ struct State {
   std::uint64_t measured = 0;      // answers received inside the window
   std::uint64_t received = 0;      // all answers received
   std::uint64_t sent = 0;          // all frames queued
-  std::uint64_t errors = 0;        // connections that failed or closed early
   std::uint64_t error_frames = 0;  // msg: ERROR / GOAWAY / unexpected frames received
   bool mismatch = false;           // an answer differed: exit 1
-  char first_error[256] = {};
-
-  void note_error(const char* fmt, ...) noexcept __attribute__((format(printf, 2, 3))) {
-    ++errors;
-    if (first_error[0] == '\0') {
-      char text[sizeof first_error];
-      va_list ap;
-      va_start(ap, fmt);
-      std::vsnprintf(text, sizeof text, fmt, ap);
-      va_end(ap);
-      weft::bench::json_safe_copy(first_error, sizeof first_error, text);
-    }
-  }
 };
 
 // Byte j of the long pattern; connection i reads it from offset i mod 256, so a frame sent on
@@ -202,7 +187,40 @@ std::byte pattern_byte(std::size_t j) noexcept {
 
 class LoadHandler : public Handler {
  public:
-  explicit LoadHandler(State* st) : st_(st) {}
+  // max_frame: the longest answer (after its length prefix) that may come; a longer length
+  // prefix is an error found before any of the frame is buffered.
+  LoadHandler(State* st, std::uint32_t max_frame)
+      : st_(st),
+        decoder_({.prefix = weft::frame::PrefixKind::u32_be, .max_frame_size = max_frame}),
+        assembly_(new std::byte[max_frame]) {
+    (void)decoder_.set_assembly({assembly_.get(), max_frame});  // == max_frame_size: ok
+  }
+
+  void on_data(Conn& c, BufView in) noexcept override {
+    if (closing_ || st_->mismatch) {
+      return;  // draining at the end of the run: the rest is discarded unchecked
+    }
+    const std::uint64_t now = mono_ns();
+    std::span<const std::byte> rest = in.bytes;
+    std::uint32_t done = 0;
+    // Frames whole in this receive are viewed in place; one straddling receives is assembled
+    // by the decoder in assembly_.
+    while (!rest.empty()) {
+      const weft::frame::Decoded d = decoder_.feed(rest);
+      rest = rest.subspan(d.consumed);
+      if (d.state == weft::frame::DecodeState::need_more) {
+        break;
+      }
+      if (d.state == weft::frame::DecodeState::error) {  // the only error: oversize
+        mismatch(c, 0, "a length prefix above any answer expected");
+        return;
+      }
+      if (!on_frame(c, decoder_.frame(), now, done)) {
+        return;
+      }
+    }
+    answered(c, done, now);
+  }
 
   void on_writable(Conn& c) noexcept override {
     const std::uint64_t now = mono_ns();
@@ -247,6 +265,7 @@ class LoadHandler : public Handler {
     pattern_ = st_->tmpl.get() + index_ % 256;
     tx_seq_ = rx_seq_ = 0;
     owed_ = 0;
+    decoder_.reset();
     open_ = false;
     counted_ = false;
     closing_ = false;
@@ -343,10 +362,16 @@ class LoadHandler : public Handler {
       --owed_;
     }
   }
+  // One frame (after its length prefix); `done` counts answers. False: stop (the
+  // connection is being aborted).
+  virtual bool on_frame(Conn& c, std::span<const std::byte> frame, std::uint64_t now,
+                        std::uint32_t& done) noexcept = 0;
   virtual bool can_send() noexcept = 0;
   virtual weft::Result<void> send_one(Conn& c, std::uint64_t now) noexcept = 0;
 
   State* st_;
+  weft::frame::LengthPrefixDecoder decoder_;
+  std::unique_ptr<std::byte[]> assembly_;  // a frame straddling receives
   const std::byte* pattern_ = nullptr;
   std::uint32_t index_ = 0;
   std::uint64_t tx_seq_ = 0;
@@ -361,50 +386,14 @@ class LoadHandler : public Handler {
 
 class EchoHandler final : public LoadHandler {
  public:
-  // The decoder's limit is the payload size sent: a longer length prefix in an echo is an
-  // error found before any of its payload is buffered.
-  explicit EchoHandler(State* st)
-      : LoadHandler(st),
-        decoder_({.prefix = weft::frame::PrefixKind::u32_be, .max_frame_size = st->opt.size}),
-        assembly_(new std::byte[st->opt.size]) {
-    (void)decoder_.set_assembly({assembly_.get(), st->opt.size});  // == max_frame_size: ok
-  }
+  // The limit is the payload size sent: a longer echo is an error.
+  explicit EchoHandler(State* st) : LoadHandler(st, st->opt.size) {}
 
-  void reset(Conn&) noexcept {
-    reset_common();
-    decoder_.reset();
-  }
+  void reset(Conn&) noexcept { reset_common(); }
 
   void on_open(Conn& c) noexcept override {
     open_ = true;
     ready(c);
-  }
-
-  void on_data(Conn& c, BufView in) noexcept override {
-    if (closing_ || st_->mismatch) {
-      return;  // draining at the end of the run: the rest is discarded unchecked
-    }
-    const std::uint64_t now = mono_ns();
-    std::span<const std::byte> rest = in.bytes;
-    std::uint32_t done = 0;
-    // Frames whole in this receive are viewed in place; one straddling receives is assembled
-    // by the decoder in assembly_.
-    while (!rest.empty()) {
-      const weft::frame::Decoded d = decoder_.feed(rest);
-      rest = rest.subspan(d.consumed);
-      if (d.state == weft::frame::DecodeState::need_more) {
-        break;
-      }
-      if (d.state == weft::frame::DecodeState::error) {  // the only error: oversize
-        mismatch(c, 0, "a length prefix above the payload size sent");
-        return;
-      }
-      if (!check_payload(c, decoder_.frame(), rx_seq_, kPrefix, now)) {
-        return;
-      }
-      ++done;
-    }
-    answered(c, done, now);
   }
 
  private:
@@ -416,9 +405,14 @@ class EchoHandler final : public LoadHandler {
     std::memcpy(head + kPrefix + 8, &tx_seq_, 8);
     return c.send_copy({head, kHeader}, {pattern_ + kHeader, st_->frame - kHeader});
   }
-
-  weft::frame::LengthPrefixDecoder decoder_;
-  std::unique_ptr<std::byte[]> assembly_;  // payload of a frame straddling receives
+  bool on_frame(Conn& c, std::span<const std::byte> frame, std::uint64_t now,
+                std::uint32_t& done) noexcept override {
+    if (!check_payload(c, frame, rx_seq_, kPrefix, now)) {
+      return false;
+    }
+    ++done;
+    return true;
+  }
 };
 
 // ---- binary message protocol: unary calls ------------------------------------------------------
@@ -428,20 +422,13 @@ class MsgHandler final : public LoadHandler {
   // Answers are RESPONSEs of 8 + size bytes or ERRORs; anything longer is an error found
   // before it is buffered.
   explicit MsgHandler(State* st)
-      : LoadHandler(st),
-        max_frame_(static_cast<std::uint32_t>(
-            std::max<std::size_t>(weft::msg::kHeaderSize + st->opt.size, kMsgMaxError))),
-        decoder_({.prefix = weft::frame::PrefixKind::u32_be, .max_frame_size = max_frame_}),
-        assembly_(new std::byte[max_frame_]),
+      : LoadHandler(st, max_answer(st->opt.size)),
         request_(new std::byte[st->request]),
         slots_(2 * std::size_t{st->opt.inflight}),
-        outstanding_(new std::uint32_t[slots_]) {
-    (void)decoder_.set_assembly({assembly_.get(), max_frame_});  // == max_frame_size: ok
-  }
+        outstanding_(new std::uint32_t[slots_]) {}
 
   void reset(Conn&) noexcept {
     reset_common();
-    decoder_.reset();
     hello_done_ = false;
     std::fill_n(outstanding_.get(), slots_, 0u);
     // This connection's REQUEST, encoded once: send time and id are written per request.
@@ -457,7 +444,7 @@ class MsgHandler final : public LoadHandler {
   void on_open(Conn& c) noexcept override {
     open_ = true;
     weft::msg::Hello h;
-    h.max_frame = max_frame_;
+    h.max_frame = max_answer(st_->opt.size);
     h.max_inflight = 1;  // the bench server sends no REQUESTs
     std::byte hello[kPrefix + weft::msg::kHeaderSize + weft::msg::kHelloBodySize];
     const auto n = weft::msg::encode(weft::msg::make_hello(h), hello);
@@ -472,38 +459,28 @@ class MsgHandler final : public LoadHandler {
     }
   }
 
-  void on_data(Conn& c, BufView in) noexcept override {
-    if (closing_ || st_->mismatch) {
-      return;
-    }
-    const std::uint64_t now = mono_ns();
-    std::span<const std::byte> rest = in.bytes;
-    std::uint32_t done = 0;
-    while (!rest.empty()) {
-      const weft::frame::Decoded d = decoder_.feed(rest);
-      rest = rest.subspan(d.consumed);
-      if (d.state == weft::frame::DecodeState::need_more) {
-        break;
-      }
-      if (d.state == weft::frame::DecodeState::error) {
-        mismatch(c, 0, "a frame longer than any answer");
-        return;
-      }
-      const auto f = weft::msg::parse(decoder_.frame());
-      if (!f) {
-        mismatch(c, 0, weft::msg::to_string(static_cast<weft::msg::msg_errc>(f.error().value())));
-        return;
-      }
-      if (!on_frame(c, f.value(), now)) {
-        return;
-      }
-      done += f.value().type == weft::msg::FrameType::response ? 1 : 0;
-    }
-    answered(c, done, now);
+  static std::uint32_t max_answer(std::uint32_t size) noexcept {
+    return static_cast<std::uint32_t>(
+        std::max<std::size_t>(weft::msg::kHeaderSize + size, kMsgMaxError));
   }
 
  private:
-  bool on_frame(Conn& c, const weft::msg::Frame& f, std::uint64_t now) noexcept {
+  bool on_frame(Conn& c, std::span<const std::byte> frame, std::uint64_t now,
+                std::uint32_t& done) noexcept override {
+    const auto f = weft::msg::parse(frame);
+    if (!f) {
+      mismatch(c, 0, weft::msg::to_string(static_cast<weft::msg::msg_errc>(f.error().value())));
+      return false;
+    }
+    if (!on_msg(c, f.value(), now)) {
+      return false;
+    }
+    done += f.value().type == weft::msg::FrameType::response ? 1 : 0;
+    return true;
+  }
+
+ private:
+  bool on_msg(Conn& c, const weft::msg::Frame& f, std::uint64_t now) noexcept {
     using weft::msg::FrameType;
     if (f.type == FrameType::response && hello_done_) {
       std::uint32_t& slot = outstanding_[f.id % slots_];
@@ -569,9 +546,6 @@ class MsgHandler final : public LoadHandler {
     return r;
   }
 
-  std::uint32_t max_frame_;
-  weft::frame::LengthPrefixDecoder decoder_;
-  std::unique_ptr<std::byte[]> assembly_;
   std::unique_ptr<std::byte[]> request_;  // this connection's REQUEST frame
   std::size_t slots_;
   std::unique_ptr<std::uint32_t[]> outstanding_;  // id mod slots_ -> id, 0 when free
@@ -589,56 +563,23 @@ void usage() {
                kMaxFrame);
 }
 
-// Returns 0 to go on, else the exit status.
+// Returns 0 to go on, -1 after --help, else the exit status.
 int parse_args(int argc, char** argv, Options& o) {
-  for (int i = 1; i < argc; ++i) {
-    const char* a = argv[i];
-    if (!std::strcmp(a, "--json")) {
-      o.json = true;
-      continue;
-    }
-    if (!std::strcmp(a, "-h") || !std::strcmp(a, "--help")) {
-      usage();
-      return -1;
-    }
-    if (i + 1 >= argc) {
-      std::fprintf(stderr, "weft-load: %s needs a value\n", a);
-      return 2;
-    }
-    const char* v = argv[++i];
-    weft::bench::Arg got = weft::bench::parse_load_arg(a, v, o, kMaxFrame);
-    if (got == weft::bench::Arg::unknown) {
-      got = weft::bench::Arg::ok;
-      if (!std::strcmp(a, "--proto")) {
-        if (!std::strcmp(v, "msg")) {
-          o.proto = Proto::msg;
-        } else if (std::strcmp(v, "echo") != 0) {
-          got = weft::bench::Arg::bad;
+  using weft::bench::Arg;
+  return weft::bench::parse_args(
+      argc, argv, "weft-load", usage, kMaxFrame, o, [&o](const char* a, const char* v) {
+        if (!std::strcmp(a, "--proto")) {
+          if (!std::strcmp(v, "msg")) {
+            o.proto = Proto::msg;
+            return Arg::ok;
+          }
+          return std::strcmp(v, "echo") ? Arg::bad : Arg::ok;
         }
-      } else if (!std::strcmp(a, "--backend")) {
-        if (!std::strcmp(v, "uring") || !std::strcmp(v, "io_uring")) {
-          o.backend = weft::platform::BackendKind::uring;
-        } else if (!std::strcmp(v, "epoll")) {
-          o.backend = weft::platform::BackendKind::epoll;
-        } else if (std::strcmp(v, "auto") != 0) {
-          got = weft::bench::Arg::bad;
+        if (!std::strcmp(a, "--backend")) {
+          return weft::bench::parse_backend(v, o.backend) ? Arg::ok : Arg::bad;
         }
-      } else {
-        got = weft::bench::Arg::bad;
-      }
-    }
-    if (got != weft::bench::Arg::ok) {
-      std::fprintf(stderr, "weft-load: bad argument: %s %s\n", a, v);
-      usage();
-      return 2;
-    }
-  }
-  if (o.port == 0) {
-    std::fprintf(stderr, "weft-load: --port is required\n");
-    usage();
-    return 2;
-  }
-  return 0;
+        return Arg::bad;
+      });
 }
 
 // The run, for one protocol's handler type.

@@ -24,7 +24,6 @@
 
 #include <chrono>
 #include <cinttypes>
-#include <cstdarg>
 #include <cstdio>
 #include <cstring>
 #include <memory>
@@ -40,32 +39,17 @@ namespace {
 using weft::bench::Blob;
 using weft::bench::mono_ns;
 
-struct State {
+struct State : weft::bench::Errors {
   weft::bench::LoadOptions opt;
   std::uint64_t t_start = 0;
   std::uint64_t t_measure = ~std::uint64_t{0};
   std::uint64_t t_end = ~std::uint64_t{0};
-  bool stopping = false;
   weft::bench::Histogram hist;
   std::uint64_t measured = 0;
   std::uint64_t received = 0;
   std::uint64_t sent = 0;
-  std::uint64_t errors = 0;
   std::uint64_t bad_status = 0;
   bool mismatch = false;
-  char first_error[256] = {};
-
-  void note_error(const char* fmt, ...) __attribute__((format(printf, 2, 3))) {
-    ++errors;
-    if (first_error[0] == '\0') {
-      char text[sizeof first_error];
-      va_list ap;
-      va_start(ap, fmt);
-      std::vsnprintf(text, sizeof text, fmt, ap);
-      va_end(ap);
-      weft::bench::json_safe_copy(first_error, sizeof first_error, text);
-    }
-  }
 };
 
 std::byte pattern_byte(std::size_t j) {
@@ -138,25 +122,14 @@ bool loopback(const std::string& host) {
 int main(int argc, char** argv) {
   State st;
   weft::bench::LoadOptions& o = st.opt;
-  for (int i = 1; i < argc; ++i) {
-    const char* a = argv[i];
-    if (!std::strcmp(a, "--json")) {
-      o.json = true;
-      continue;
-    }
-    if (!std::strcmp(a, "-h") || !std::strcmp(a, "--help")) {
-      usage();
-      return 0;
-    }
-    const char* v = i + 1 < argc ? argv[++i] : "";
-    if (weft::bench::parse_load_arg(a, v, o, 65536) != weft::bench::Arg::ok) {
-      std::fprintf(stderr, "weft-grpc-load: bad argument: %s %s\n", a, v);
-      usage();
-      return 2;
-    }
+  const int rc =
+      weft::bench::parse_args(argc, argv, "weft-grpc-load", usage, 65536, o,
+                              [](const char*, const char*) { return weft::bench::Arg::bad; });
+  if (rc != 0) {
+    return rc < 0 ? 0 : rc;
   }
-  if (o.port == 0 || !loopback(o.host)) {
-    std::fprintf(stderr, "weft-grpc-load: --port is required and --host must be loopback\n");
+  if (!loopback(o.host)) {
+    std::fprintf(stderr, "weft-grpc-load: %s is not a loopback address\n", o.host.c_str());
     return 2;
   }
   ::signal(SIGPIPE, SIG_IGN);

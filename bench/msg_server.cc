@@ -64,11 +64,11 @@ int main(int argc, char** argv) {
   std::uint32_t port = 7100;
   for (int i = 1; i < argc; ++i) {
     const char* a = argv[i];
-    const char* v = i + 1 < argc ? argv[i + 1] : nullptr;
     if (!std::strcmp(a, "-h") || !std::strcmp(a, "--help")) {
       usage();
       return 0;
     }
+    const char* v = i + 1 < argc ? argv[++i] : nullptr;
     bool ok = v != nullptr;
     if (!ok) {
     } else if (!std::strcmp(a, "--port")) {
@@ -94,7 +94,6 @@ int main(int argc, char** argv) {
       usage();
       return 2;
     }
-    ++i;
   }
   const std::string text =
       (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(port);

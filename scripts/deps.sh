@@ -7,6 +7,8 @@
 #   scripts/deps.sh sysroot ARCH..  (re)build only the given sysroots (Debian arch names: arm64,
 #                                   armhf, amd64)
 #   scripts/deps.sh all             host + cross
+#   scripts/deps.sh bench           optional: gRPC C++ for the gRPC peer of bench/run_grpc_compare.sh
+#                                   (not part of host or all: CI builds without it)
 # Environment: WEFT_SYSROOT_EXTRA_PKGS (more packages for the sysroots), WEFT_SYSROOTS_DIR
 # (where sysroots go, default <repo>/.sysroots), WEFT_DEPS_REFRESH=1 (rebuild them).
 #
@@ -36,6 +38,8 @@ HOST_PKGS=(
   libboost-dev clang-format clang-tidy libclang-rt-14-dev
 )
 CROSS_PKGS=(g++-aarch64-linux-gnu g++-arm-linux-gnueabihf qemu-user)
+# Optional, for benchmarks only (bench/grpc/, WEFT_BENCH_GRPC): never installed by host/all.
+BENCH_PKGS=(libgrpc++-dev protobuf-compiler-grpc)
 
 # Packages unpacked into every sysroot. Runtime packages are listed only where no static
 # archive exists (libbenchmark1debian); the rest link statically.
@@ -209,7 +213,7 @@ do_cross() {
 }
 
 usage() {
-  sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
   exit "${1:-0}"
 }
 
@@ -222,6 +226,7 @@ case "$cmd" in
   host) do_host ;;
   cross) do_cross ;;
   all) do_host; do_cross ;;
+  bench) apt_install "${BENCH_PKGS[@]}" ;;
   sysroot)
     [[ $# -ge 1 ]] || usage 2
     for a in "$@"; do build_sysroot "$a"; done

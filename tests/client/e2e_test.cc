@@ -2,7 +2,8 @@
 // server on a one-worker Runtime, the client's Loop driven by the test thread. Concurrent
 // out-of-order calls, a deadline that expires (CANCEL reaches the server), an idempotent call
 // whose answer was lost and whose retry runs the handler no second time, GOAWAY draining a
-// call in flight, and a server restarted under a subscribed client.
+// call in flight, and a server (with the real pub/sub hub) restarted under a subscribed
+// client.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -13,9 +14,11 @@
 #include <vector>
 
 #include <weft/client/client.h>
+#include <weft/msg/pubsub_topics.h>
 #include <weft/msg/server.h>
 #include <weft/platform/error.h>
 #include <weft/platform/runtime.h>
+#include <weft/pubsub/hub.h>
 
 #include "fake_server.h"
 #include "test_net.h"
@@ -87,37 +90,6 @@ void lost_once(void* ctx, msg::Call& c, std::span<const std::byte>) noexcept {
   }
 }
 
-// A minimal pub/sub for one worker: SUBSCRIBE is remembered, PUBLISH goes to subscribers.
-class TestTopics final : public msg::Topics {
- public:
-  Result<void> subscribe(platform::Conn& c, std::span<const std::byte> t) noexcept override {
-    subs_.push_back({c.id(), text_of(t)});
-    subscribes.fetch_add(1);
-    return {};
-  }
-  Result<void> unsubscribe(platform::Conn&, std::span<const std::byte>) noexcept override {
-    return {};
-  }
-  Result<void> publish(platform::Conn& c, std::span<const std::byte> t,
-                       std::span<const std::byte> p) noexcept override {
-    for (const auto& [id, topic] : subs_) {
-      platform::Conn* to = c.loop().find(id);
-      if (to != nullptr && topic == text_of(t)) {
-        test::send(*to, msg::make_event(t, p));
-      }
-    }
-    return {};
-  }
-  void closed(platform::Conn& c) noexcept override {
-    std::erase_if(subs_, [&](const auto& s) { return s.first == c.id(); });
-  }
-  void forget() { subs_.clear(); }  // between servers (no worker runs then)
-  std::atomic<int> subscribes{0};
-
- private:
-  std::vector<std::pair<platform::ConnId, std::string>> subs_;
-};
-
 class E2eTest : public ::testing::TestWithParam<BackendKind> {
  protected:
   void SetUp() override {
@@ -127,6 +99,8 @@ class E2eTest : public ::testing::TestWithParam<BackendKind> {
     }
     Outcome::completed = 0;
     cfg_ = test::one_worker_config(GetParam());
+    cfg_.shared_buffers = 16;  // the hub's event buffers
+    cfg_.shared_buffer_size = 1024;
     start_server(0);
     auto l = platform::Loop::create(cfg_, 1);
     ASSERT_TRUE(l.ok()) << l.error().message();
@@ -151,8 +125,12 @@ class E2eTest : public ::testing::TestWithParam<BackendKind> {
       EXPECT_TRUE(r.add({kHold, "weft.test.E2e/Hold", &hold, &state_}));
       EXPECT_TRUE(r.add({kLostOnce, "weft.test.E2e/LostOnce", &lost_once, &state_}));
     };
-    o.topics = [this](platform::Loop&) -> msg::Topics* { return &topics_; };
-    topics_.forget();
+    // The real pub/sub: a new hub per server (it attaches to one runtime's workers).
+    hub_ = std::make_unique<pubsub::Hub>();
+    ASSERT_TRUE(hub_->init(pubsub::Limits{}, cfg_).ok());
+    topics_ = std::make_unique<msg::HubTopics>(*hub_);
+    ASSERT_TRUE(topics_->init().ok());
+    o.topics = [this](platform::Loop& l) { return topics_->attach(l); };
     server_ = std::make_unique<msg::Server>(std::move(o));
     rt_ = std::make_unique<platform::Runtime>();
     std::vector<platform::Service> services;
@@ -167,6 +145,8 @@ class E2eTest : public ::testing::TestWithParam<BackendKind> {
       rt_->wait();
       rt_.reset();
       server_.reset();
+      topics_.reset();
+      hub_.reset();
     }
   }
 
@@ -195,7 +175,8 @@ class E2eTest : public ::testing::TestWithParam<BackendKind> {
 
   platform::Config cfg_;
   State state_;
-  TestTopics topics_;
+  std::unique_ptr<pubsub::Hub> hub_;  // outlives the runtime that serves it
+  std::unique_ptr<msg::HubTopics> topics_;
   std::unique_ptr<msg::Server> server_;
   std::unique_ptr<platform::Runtime> rt_;
   platform::Address addr_;
@@ -282,14 +263,14 @@ TEST_P(E2eTest, RestartedServerGetsTheSubscriptionsBack) {
   connect(o);
   std::vector<std::string> events;
   ASSERT_TRUE(client_->subscribe(bytes_of("alerts"), &on_event, &events).ok());
-  ASSERT_TRUE(spin([&] { return topics_.subscribes.load() == 1; }));
+  ASSERT_TRUE(spin([&] { return hub_->total().subscriptions == 1; }));
   ASSERT_TRUE(client_->publish(bytes_of("alerts"), bytes_of("one")).ok());
   ASSERT_TRUE(spin([&] { return events.size() == 1; }));
   const std::uint16_t port = addr_.port();
   stop_server();
   ASSERT_TRUE(spin([&] { return !client_->ready(); }));
   start_server(port);
-  ASSERT_TRUE(spin([&] { return client_->ready() && topics_.subscribes.load() == 2; }));
+  ASSERT_TRUE(spin([&] { return client_->ready() && hub_->total().subscriptions == 1; }));
   ASSERT_TRUE(client_->publish(bytes_of("alerts"), bytes_of("two")).ok());
   ASSERT_TRUE(spin([&] { return events.size() == 2; }));
   EXPECT_EQ(events[0], "alerts=one");

@@ -2,7 +2,10 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
+#include <cstring>
+#include <string_view>
 
 namespace weft::http::detail {
 
@@ -59,6 +62,43 @@ inline int hex_value(char c) noexcept {
     return c - 'A' + 10;
   }
   return -1;
+}
+
+// Skips field-value bytes 8 at a time while none of them is below 0x20 (CR, LF, HTAB,
+// controls) or 0x7f: the byte-wise loop then handles whatever stopped it. SWAR "has less
+// than" and "has zero" tests (exact as a yes/no answer; obs-text >= 0x80 passes).
+inline std::size_t skip_plain_value(const char* b, std::size_t i, std::size_t lim) noexcept {
+  constexpr std::uint64_t kOnes = 0x0101010101010101ull;
+  constexpr std::uint64_t kHigh = 0x8080808080808080ull;
+  while (i + 8 <= lim) {
+    std::uint64_t x;
+    std::memcpy(&x, b + i, 8);
+    const std::uint64_t below = (x - kOnes * 0x20) & ~x & kHigh;
+    const std::uint64_t del = x ^ (kOnes * 0x7f);
+    const std::uint64_t is_del = (del - kOnes) & ~del & kHigh;
+    if ((below | is_del) != 0) {
+      break;
+    }
+    i += 8;
+  }
+  return i;
+}
+
+// ASCII case-insensitive equality with a lower-case literal (inline: names are compared
+// once per field line).
+inline bool iequals_lower(std::string_view s, std::string_view lower) noexcept {
+  if (s.size() != lower.size()) {
+    return false;
+  }
+  for (std::size_t k = 0; k < s.size(); ++k) {
+    const auto c = static_cast<unsigned char>(s[k]);
+    const unsigned char l =
+        static_cast<unsigned>(c - 'A') < 26u ? static_cast<unsigned char>(c + 32) : c;
+    if (l != static_cast<unsigned char>(lower[k])) {
+      return false;
+    }
+  }
+  return true;
 }
 
 }  // namespace weft::http::detail

@@ -212,7 +212,8 @@ Decoded RequestParser::feed(std::span<const std::byte> in) noexcept {
   }
 }
 
-Decoded RequestParser::feed_head(const char* p, std::size_t n, std::size_t used) noexcept {
+Decoded RequestParser::feed_head(const char* p, std::size_t n,
+                                 [[maybe_unused]] std::size_t used) noexcept {
   if (!assembled_) {
     // The head starts in this input: parse it in place.
     const auto start = static_cast<std::size_t>(base_ - p);
@@ -432,6 +433,7 @@ RequestParser::Scan RequestParser::scan_head(std::size_t end) noexcept {
       }
       case Head::value: {
         lim = std::min(end, hlim);
+        i = detail::skip_plain_value(b, i, lim);
         while (i < lim && is(b[i], kValue)) {
           ++i;
         }
@@ -573,7 +575,7 @@ http_errc RequestParser::end_field() noexcept {
   headers_[m.count++] = Header{name, value};
   switch (name.size()) {
     case 4:
-      if (iequals(name, "host")) {
+      if (detail::iequals_lower(name, "host")) {
         if (m.host_index >= 0) {
           return http_errc::duplicate_host;
         }
@@ -586,29 +588,29 @@ http_errc RequestParser::end_field() noexcept {
     case 6:
       // RFC 9110 §10.1.1: a server MUST ignore 100-continue in an HTTP/1.0 request; any
       // other expectation in 1.1 MAY be answered 417, which strictness makes a must.
-      if (iequals(name, "expect") && m.version == Version::http11) {
-        if (!iequals(value, "100-continue")) {
+      if (detail::iequals_lower(name, "expect") && m.version == Version::http11) {
+        if (!detail::iequals_lower(value, "100-continue")) {
           return http_errc::expectation_failed;
         }
         m.expect_continue = true;
       }
       return kOk;
     case 10:
-      if (iequals(name, "connection")) {
+      if (detail::iequals_lower(name, "connection")) {
         for (detail::ListReader r(value); !r.done();) {
           const std::string_view tok = r.next();
-          if (iequals(tok, "close")) {
+          if (detail::iequals_lower(tok, "close")) {
             m.close = true;
-          } else if (iequals(tok, "keep-alive")) {
+          } else if (detail::iequals_lower(tok, "keep-alive")) {
             m.keep_alive_token = true;
-          } else if (iequals(tok, "upgrade")) {
+          } else if (detail::iequals_lower(tok, "upgrade")) {
             m.upgrade = true;
           }
         }
       }
       return kOk;
     case 14:
-      if (iequals(name, "content-length")) {
+      if (detail::iequals_lower(name, "content-length")) {
         // RFC 9110 §8.6: 1*DIGIT. A list ("5, 5") is refused; identical duplicate lines
         // are accepted, differing ones refused (RFC 9112 §6.3 item 5).
         if (!digits_only(value)) {
@@ -633,7 +635,7 @@ http_errc RequestParser::end_field() noexcept {
       }
       return kOk;
     case 17:
-      if (iequals(name, "transfer-encoding")) {
+      if (detail::iequals_lower(name, "transfer-encoding")) {
         return transfer_encoding(value);
       }
       return kOk;
@@ -665,7 +667,7 @@ http_errc RequestParser::transfer_encoding(std::string_view value) noexcept {
     if (m.te_chunked) {
       return http_errc::bad_transfer_encoding;
     }
-    if (iequals(coding, "chunked")) {
+    if (detail::iequals_lower(coding, "chunked")) {
       if (params) {
         return http_errc::bad_transfer_encoding;
       }

@@ -124,8 +124,12 @@ void run_peer(benchmark::State& state) {
   report(state, s);
 }
 
-void BM_Llhttp(benchmark::State& state) { run_peer<weft::bench::Llhttp>(state); }
-void BM_HttpParser(benchmark::State& state) { run_peer<weft::bench::HttpParser>(state); }
+void BM_Llhttp(benchmark::State& state) {
+  run_peer<weft::bench::Llhttp>(state);
+}
+void BM_HttpParser(benchmark::State& state) {
+  run_peer<weft::bench::HttpParser>(state);
+}
 
 }  // namespace
 

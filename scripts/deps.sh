@@ -4,6 +4,8 @@
 #   scripts/deps.sh host            compilers, cmake, ninja, liburing, protobuf, gtest, benchmark,
 #                                   clang tools, libFuzzer runtime (everything host presets use)
 #   scripts/deps.sh cross           cross compilers + qemu-user, then the arm64 and armhf sysroots
+#   scripts/deps.sh bench           optional peers for comparison benchmarks (llhttp, http_parser
+#                                   for weft_http_bench); not part of host or all, so CI skips it
 #   scripts/deps.sh sysroot ARCH..  (re)build only the given sysroots (Debian arch names: arm64,
 #                                   armhf, amd64)
 #   scripts/deps.sh all             host + cross
@@ -36,6 +38,11 @@ HOST_PKGS=(
   libboost-dev clang-format clang-tidy libclang-rt-14-dev
 )
 CROSS_PKGS=(g++-aarch64-linux-gnu g++-arm-linux-gnueabihf qemu-user)
+# Optional: other projects' parsers that bench/ compares against. bench/micro.cmake builds the
+# comparison binaries only when these are present, so a build without them loses nothing else.
+#   node-llhttp         llhttp's C sources in /usr/share/llhttp (weft_http_bench)
+#   libhttp-parser-dev  http_parser, static libhttp_parser.a (weft_http_bench)
+BENCH_PKGS=(node-llhttp libhttp-parser-dev)
 
 # Packages unpacked into every sysroot. Runtime packages are listed only where no static
 # archive exists (libbenchmark1debian); the rest link statically.
@@ -195,6 +202,8 @@ build_sysroot() {
 
 do_host() { apt_install "${HOST_PKGS[@]}"; }
 
+do_bench() { apt_install "${BENCH_PKGS[@]}"; }
+
 do_cross() {
   local pkgs=("${CROSS_PKGS[@]}") arches=(arm64 armhf)
   # On a non-x86 build machine the x86_64 preset needs a cross compiler and sysroot too.
@@ -209,7 +218,7 @@ do_cross() {
 }
 
 usage() {
-  sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
   exit "${1:-0}"
 }
 
@@ -221,6 +230,7 @@ shift
 case "$cmd" in
   host) do_host ;;
   cross) do_cross ;;
+  bench) do_bench ;;
   all) do_host; do_cross ;;
   sysroot)
     [[ $# -ge 1 ]] || usage 2

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -66,6 +67,54 @@ TEST(HttpParser, HeadInOneFeedIsViewedInPlaceElseAssembled) {
   const Outcome split = test::parse_split(Config{}, kBrowser, {10});
   EXPECT_EQ(split.assembled, 1u);
   EXPECT_EQ(split.in_place, 0u);
+}
+
+// A server's use of set_assembly(): a shared scratch buffer for every feed, a buffer of the
+// connection's own only once a head spans feeds, moved mid-head and again mid-body.
+TEST(HttpParser, SetAssemblyMovesASplitHead) {
+  Config c;
+  std::vector<Header> headers(c.max_headers);
+  std::vector<char> scratch(assembly_size(c));
+  std::vector<char> own(assembly_size(c));
+  std::vector<char> later(assembly_size(c));
+  RequestParser p(c);
+  ASSERT_TRUE(p.set_storage(headers, scratch).ok());
+  const std::string s =
+      "POST /a?b=c HTTP/1.1\r\nHost: h\r\nX-Long: value\r\nContent-Length: 4\r\n\r\nbody";
+  const std::size_t cut1 = 40;  // inside X-Long (two fields stored already)
+  Decoded d = p.feed(std::string_view(s).substr(0, cut1));
+  ASSERT_EQ(d.state, DecodeState::need_more);
+  ASSERT_TRUE(p.assembling());
+  ASSERT_TRUE(p.set_assembly(own).ok());
+  std::fill(scratch.begin(), scratch.end(), '#');  // the scratch is free again
+  const std::size_t body_at = s.size() - 4;
+  d = p.feed(std::string_view(s).substr(cut1, body_at + 2 - cut1));
+  ASSERT_EQ(d.state, DecodeState::head);
+  EXPECT_EQ(d.consumed, body_at - cut1);
+  EXPECT_EQ(p.request().path.data(), own.data() + 5);
+  // Moved again while the body streams: request() follows.
+  EXPECT_EQ(p.set_assembly(std::span<char>(later.data(), 10)).error(), http_errc::buffer_too_small);
+  ASSERT_TRUE(p.set_assembly(later).ok());
+  std::fill(own.begin(), own.end(), '#');
+  const Request& r = p.request();
+  EXPECT_EQ(r.method_name, "POST");
+  EXPECT_EQ(r.target, "/a?b=c");
+  EXPECT_EQ(r.path, "/a");
+  EXPECT_EQ(r.query, "b=c");
+  EXPECT_EQ(r.host, "h");
+  ASSERT_EQ(r.headers.size(), 3u);
+  EXPECT_EQ(r.headers[1].name, "X-Long");
+  EXPECT_EQ(r.headers[1].value, "value");
+  EXPECT_EQ(r.headers[2].value, "4");
+  d = p.feed(std::string_view(s).substr(body_at, 2));
+  ASSERT_EQ(d.state, DecodeState::body);
+  EXPECT_EQ(p.body(), "bo");
+  d = p.feed(std::string_view(s).substr(body_at + 2));
+  ASSERT_EQ(d.state, DecodeState::body);
+  EXPECT_TRUE(p.assembling());
+  d = p.feed(std::string_view());
+  ASSERT_EQ(d.state, DecodeState::complete);
+  EXPECT_FALSE(p.assembling()) << "the connection's buffer can go back";
 }
 
 TEST(HttpParser, PipelinedRequestsWithBodies) {

@@ -93,6 +93,44 @@ Result<void> RequestParser::set_storage(std::span<Header> headers,
   return {};
 }
 
+Result<void> RequestParser::set_assembly(std::span<char> assembly) noexcept {
+  if (assembly.size() < assembly_size(config_)) {
+    return weft::fail(http_errc::buffer_too_small);
+  }
+  if (assembled_ && phase_ != Phase::error && assembly.data() != base_) {
+    // pos_ is the head bytes held (scanned so far, or the whole head once it is complete);
+    // bytes copied past it are not needed.
+    std::memmove(assembly.data(), base_, pos_);
+    rebase(assembly.data());
+  }
+  assembly_ = assembly;
+  return {};
+}
+
+// Re-points every view into the head from base_ to `to` (the head moved there), and makes
+// `to` the new base.
+void RequestParser::rebase(const char* to) noexcept {
+  const char* const from = base_;
+  const auto move = [from, to](std::string_view& v) {
+    if (v.data() != nullptr) {
+      v = std::string_view(to + (v.data() - from), v.size());
+    }
+  };
+  for (std::size_t k = 0; k < msg_.count; ++k) {
+    move(headers_[k].name);
+    move(headers_[k].value);
+  }
+  // request() views the head once it is complete (it is rebuilt at the next head anyway).
+  if (phase_ != Phase::head && phase_ != Phase::error) {
+    for (std::string_view* v :
+         {&request_.method_name, &request_.target, &request_.scheme, &request_.authority,
+          &request_.path, &request_.query, &request_.host}) {
+      move(*v);
+    }
+  }
+  base_ = to;
+}
+
 std::error_code RequestParser::error() const noexcept {
   return phase_ == Phase::error ? make_error_code(error_) : std::error_code();
 }
@@ -193,6 +231,7 @@ Decoded RequestParser::feed(std::span<const std::byte> in) noexcept {
       }
       case Phase::complete:
         phase_ = Phase::idle;
+        assembled_ = false;  // the assembly is free again
         return {used, DecodeState::complete};
       case Phase::error:
         return {used, DecodeState::error};
@@ -229,12 +268,7 @@ Decoded RequestParser::feed_head(const char* p, std::size_t n,
     // limits fired otherwise) and re-point the field views already stored.
     WEFT_ASSERT(pos_ <= assembly_.size());
     std::memcpy(assembly_.data(), base_, pos_);
-    for (std::size_t k = 0; k < msg_.count; ++k) {
-      Header& h = headers_[k];
-      h.name = {assembly_.data() + (h.name.data() - base_), h.name.size()};
-      h.value = {assembly_.data() + (h.value.data() - base_), h.value.size()};
-    }
-    base_ = assembly_.data();
+    rebase(assembly_.data());
     assembled_ = true;
     return {n, DecodeState::need_more};
   }

@@ -30,7 +30,9 @@
 // copies the part it has into the caller's assembly storage and appends each later feed's
 // bytes to it, so the head is always contiguous; views then point into the assembly. The
 // assembly never holds more than assembly_size(config) bytes, because the head limits fire
-// first. Body bytes are never copied. Field lines go into the caller's header array (at least
+// first; it is needed only while assembling(), and set_assembly() may move it at any time
+// (a server lends a shared scratch buffer and moves only split heads to storage of their own). Body
+// bytes are never copied. Field lines go into the caller's header array (at least
 // Config::max_headers entries), in wire order. request() views stay valid until the first
 // feed() after `complete` (or reset()); body() until the next feed(). When they view the
 // caller's input, the caller must keep those bytes alive for as long — the head's receive
@@ -139,8 +141,21 @@ class RequestParser {
   // True from the first byte of a request line until `complete` (what a read timeout and
   // finish() care about).
   [[nodiscard]] bool mid_message() const noexcept;
-  // True when the current head is being assembled in the assembly storage (it spanned feeds).
+  // True while the assembly storage holds the current head: from the feed() that found the
+  // head spanning inputs until `complete` (or reset()). Only then does the parser need it —
+  // and request() views it: a caller that takes the storage back at `complete` must be done
+  // with request() by then.
   [[nodiscard]] bool assembling() const noexcept { return assembled_; }
+
+  // Replaces the assembly storage (>= assembly_size(config), else buffer_too_small and the old
+  // one is kept). Allowed at any time: while assembling(), the held head bytes are copied
+  // across and every view (request(), the header array) is re-pointed, so the old storage is
+  // free when this returns. This lets a server lend one per-worker scratch buffer to every
+  // feed() and move a connection's head into a buffer of its own only when assembling() turns
+  // true after a feed (the rare split head), and give that back at `complete`: no
+  // per-connection assembly memory in the common case.
+  [[nodiscard]] Result<void> set_assembly(std::span<char> assembly) noexcept;
+
   [[nodiscard]] const Config& config() const noexcept { return config_; }
 
  private:
@@ -182,6 +197,7 @@ class RequestParser {
   };
 
   Decoded fail(http_errc e, std::size_t consumed) noexcept;
+  void rebase(const char* to) noexcept;
   Decoded feed_head(const char* p, std::size_t n, std::size_t used) noexcept;
   Scan scan_head(std::size_t end) noexcept;
   bool end_target() noexcept;

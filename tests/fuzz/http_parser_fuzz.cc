@@ -10,10 +10,12 @@
 // same transcript — every request's head fields, body bytes, completion, and the error with
 // its stream offset. On top: the contract of parser.h on every call (consumed bounds,
 // need_more absorbs all, body pieces in place, head views in the input or the assembly,
-// sticky errors, finish()), field names of tchar and values without CR/LF/NUL, status()
-// of every error in its documented set, and limits never exceeded.
+// sticky errors, finish()), heads moved between two assembly buffers mid-parse
+// (set_assembly(), the old one poisoned), field names of tchar and values without CR/LF/NUL,
+// status() of every error in its documented set, and limits never exceeded.
 #include <weft/http/parser.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -64,7 +66,7 @@ void record_head(const Request& r, const Config& c, std::string& t) {
 }
 
 // Feeds the stream (whole, or in the input's chunk sizes) and returns the transcript.
-std::string run(RequestParser& p, const std::vector<char>& assembly, const weft::fuzz::Input& in,
+std::string run(RequestParser& p, std::vector<char> (&assembly)[2], const weft::fuzz::Input& in,
                 bool one_shot) {
   const std::span<const std::byte> stream = in.stream;
   const Config& c = p.config();
@@ -72,6 +74,9 @@ std::string run(RequestParser& p, const std::vector<char>& assembly, const weft:
   std::size_t offset = 0;
   std::size_t turn = 0;
   std::uint64_t body_bytes = 0;
+  std::size_t cur = 0;  // the assembly buffer in use
+  std::string head;     // the current head's record, when it was assembled
+  FUZZ_CHECK(p.set_assembly(assembly[cur]).ok());
   // Body pieces come in read-sized slices: they are joined until the next event, so the
   // transcripts of different splits compare equal.
   std::string body;
@@ -101,6 +106,13 @@ std::string run(RequestParser& p, const std::vector<char>& assembly, const weft:
       if (d.state == DecodeState::need_more) {
         FUZZ_CHECK(d.consumed == rest.size());
         offset += d.consumed;
+        // Split runs move a held head to the other buffer (what a server lending a scratch
+        // buffer does) and poison the one it left: views must follow.
+        if (!one_shot && p.assembling()) {
+          cur ^= 1;
+          FUZZ_CHECK(p.set_assembly(assembly[cur]).ok());
+          std::fill(assembly[cur ^ 1].begin(), assembly[cur ^ 1].end(), '#');
+        }
         break;
       }
       if (d.state == DecodeState::error) {
@@ -121,10 +133,14 @@ std::string run(RequestParser& p, const std::vector<char>& assembly, const weft:
         FUZZ_CHECK(d.consumed >= 1);
         const Request& r = p.request();
         FUZZ_CHECK(inside(r.method_name, base, len) ||
-                   inside(r.method_name, assembly.data(), assembly.size()));
+                   inside(r.method_name, assembly[cur].data(), assembly[cur].size()));
         flush();
         body_bytes = 0;
         record_head(r, c, t);
+        head.clear();
+        if (p.assembling()) {
+          record_head(r, c, head);
+        }
       } else if (d.state == DecodeState::body) {
         const std::string_view b = p.body();
         FUZZ_CHECK(!b.empty() && inside(b, rest.data(), d.consumed));
@@ -134,6 +150,11 @@ std::string run(RequestParser& p, const std::vector<char>& assembly, const weft:
         body += b;
       } else {
         FUZZ_CHECK(!p.mid_message());
+        if (!head.empty()) {  // an assembled head, maybe moved while the body streamed
+          std::string again;
+          record_head(p.request(), c, again);
+          FUZZ_CHECK(again == head);
+        }
         flush();
         t += "C\n";
       }
@@ -169,9 +190,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     c.max_chunk_ext = 8;
   }
   std::vector<Header> headers(c.max_headers);
-  std::vector<char> assembly(weft::http::assembly_size(c));
+  std::vector<char> assembly[2] = {std::vector<char>(weft::http::assembly_size(c)),
+                                   std::vector<char>(weft::http::assembly_size(c))};
   RequestParser p(c);
-  FUZZ_CHECK(p.set_storage(headers, assembly).ok());
+  FUZZ_CHECK(p.set_storage(headers, assembly[0]).ok());
   const std::string whole = run(p, assembly, in, true);
   p.reset();
   FUZZ_CHECK(!p.error() && !p.mid_message());

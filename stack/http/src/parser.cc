@@ -528,8 +528,8 @@ RequestParser::Scan RequestParser::scan_head(std::size_t end) noexcept {
 bool RequestParser::end_target() noexcept {
   Message& m = msg_;
   const std::string_view t(base_ + m.target_begin, m.target_end - m.target_begin);
-  for (std::size_t k = 0; k < t.size(); ++k) {
-    if (t[k] == '%' && (k + 2 >= t.size() || !is(t[k + 1], kHex) || !is(t[k + 2], kHex))) {
+  for (std::size_t k = t.find('%'); k != std::string_view::npos; k = t.find('%', k + 1)) {
+    if (k + 2 >= t.size() || !is(t[k + 1], kHex) || !is(t[k + 2], kHex)) {
       return false;
     }
   }
@@ -738,7 +738,9 @@ http_errc RequestParser::end_head() noexcept {
   const auto view = [this](std::uint32_t from, std::uint32_t to) {
     return std::string_view(base_ + from, to - from);
   };
-  Request r;
+  // Built in place: the Request is a few hundred bytes, written once per request.
+  Request& r = request_;
+  r = Request{};
   r.method = m.method;
   r.method_name = view(0, m.method_end);
   r.target = view(m.target_begin, m.target_end);
@@ -782,7 +784,6 @@ http_errc RequestParser::end_head() noexcept {
   } else {
     phase_ = Phase::complete;  // RFC 9112 §6.3 item 7: no body
   }
-  request_ = r;
   return kOk;
 }
 

@@ -6,8 +6,8 @@
 //   BM_Llhttp/<req>      llhttp_execute() over the same buffer
 //   BM_HttpParser/<req>  http_parser_execute() over the same buffer
 //
-// <req>: 0 = a realistic browser navigation (Firefox, 13 fields, ~700 bytes), 1 = the
-// TechEmpower plaintext request (4 fields, ~170 bytes). Each iteration parses about 64 KiB
+// <req>: 0 = a realistic browser navigation (Firefox, 13 fields, 586 bytes), 1 = the
+// TechEmpower plaintext request (3 fields, 164 bytes). Each iteration parses about 64 KiB
 // of back-to-back requests (pipelining: the parser's own per-request overhead shows). All
 // three extract the same information: method, target, and every field name and value as
 // pointer + length (weft into its header array; the C parsers through data callbacks that

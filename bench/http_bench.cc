@@ -25,35 +25,10 @@
 
 #include <weft/http/parser.h>
 
+#include "../tests/http/sample_requests.h"
 #include "http_peers.h"
 
 namespace {
-
-constexpr std::string_view kBrowser =
-    "GET /wiki/Special:Search?search=weft&go=Go HTTP/1.1\r\n"
-    "Host: en.wikipedia.org\r\n"
-    "User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0\r\n"
-    "Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8\r\n"
-    "Accept-Language: en-US,en;q=0.5\r\n"
-    "Accept-Encoding: gzip, deflate, br, zstd\r\n"
-    "Referer: https://en.wikipedia.org/wiki/Main_Page\r\n"
-    "Connection: keep-alive\r\n"
-    "Cookie: WMF-Last-Access=03-Dec-2026; GeoIP=DE:BE:Berlin:52.52:13.40:v4\r\n"
-    "Upgrade-Insecure-Requests: 1\r\n"
-    "Sec-Fetch-Dest: document\r\n"
-    "Sec-Fetch-Mode: navigate\r\n"
-    "Sec-Fetch-Site: same-origin\r\n"
-    "Priority: u=0, i\r\n"
-    "\r\n";
-
-// The request wrk sends in the TechEmpower plaintext test.
-constexpr std::string_view kPlaintext =
-    "GET /plaintext HTTP/1.1\r\n"
-    "Host: localhost\r\n"
-    "Accept: text/plain,text/html;q=0.9,application/xhtml+xml;q=0.9,application/xml;q=0.8,"
-    "*/*;q=0.7\r\n"
-    "Connection: keep-alive\r\n"
-    "\r\n";
 
 constexpr std::size_t kBufferBytes = 64 * 1024;
 
@@ -63,7 +38,7 @@ struct Stream {
 };
 
 Stream make_stream(std::int64_t which) {
-  const std::string_view req = which == 0 ? kBrowser : kPlaintext;
+  const std::string_view req = which == 0 ? weft::test::kBrowser : weft::test::kPlaintext;
   Stream s;
   while (s.bytes.size() + req.size() <= kBufferBytes) {
     s.bytes += req;

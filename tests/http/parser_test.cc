@@ -11,6 +11,7 @@
 #include <weft/base/alloc_counter.h>
 
 #include "parse_driver.h"
+#include "sample_requests.h"
 
 namespace weft::http {
 namespace {
@@ -20,23 +21,8 @@ using test::Outcome;
 using test::parse;
 using test::parse_everywhere;
 
-// Firefox-like navigation request: the realistic head the benchmark uses too.
-constexpr std::string_view kBrowser =
-    "GET /wiki/Special:Search?search=weft&go=Go HTTP/1.1\r\n"
-    "Host: en.wikipedia.org\r\n"
-    "User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0\r\n"
-    "Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8\r\n"
-    "Accept-Language: en-US,en;q=0.5\r\n"
-    "Accept-Encoding: gzip, deflate, br, zstd\r\n"
-    "Referer: https://en.wikipedia.org/wiki/Main_Page\r\n"
-    "Connection: keep-alive\r\n"
-    "Cookie: WMF-Last-Access=03-Dec-2026; GeoIP=DE:BE:Berlin:52.52:13.40:v4\r\n"
-    "Upgrade-Insecure-Requests: 1\r\n"
-    "Sec-Fetch-Dest: document\r\n"
-    "Sec-Fetch-Mode: navigate\r\n"
-    "Sec-Fetch-Site: same-origin\r\n"
-    "Priority: u=0, i\r\n"
-    "\r\n";
+using test::kBrowser;
+using test::kPlaintext;
 
 TEST(HttpParser, BrowserRequestEverywhere) {
   const Outcome o = parse_everywhere({}, kBrowser);
@@ -60,6 +46,18 @@ TEST(HttpParser, BrowserRequestEverywhere) {
   EXPECT_TRUE(g.complete);
   EXPECT_FALSE(o.finish_error);
   EXPECT_EQ(o.in_place, 1u);
+}
+
+TEST(HttpParser, TechEmpowerPlaintextEverywhere) {
+  const Outcome o = parse_everywhere({}, kPlaintext);
+  ASSERT_FALSE(o.error) << o.error.message();
+  ASSERT_EQ(o.requests.size(), 1u);
+  EXPECT_EQ(o.requests[0].path, "/plaintext");
+  EXPECT_EQ(o.requests[0].host, "localhost");
+  EXPECT_EQ(o.requests[0].headers.size(), 3u);
+  EXPECT_TRUE(o.requests[0].keep_alive);
+  EXPECT_EQ(kBrowser.size(), 586u);
+  EXPECT_EQ(kPlaintext.size(), 164u);
 }
 
 TEST(HttpParser, HeadInOneFeedIsViewedInPlaceElseAssembled) {

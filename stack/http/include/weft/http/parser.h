@@ -81,6 +81,8 @@ struct Config {
   // Bytes after the chunk size on one chunk line (whitespace and extensions). Crossed ->
   // chunk_ext_too_long (400). Extensions are ignored; this only bounds the work.
   std::uint32_t max_chunk_ext = 256;
+  // (The head is addressed by 32-bit offsets: keep max_request_line + max_header_bytes under
+  // 4 GiB; the defaults need 12 KiB.)
 
   // Leniency (all off: strict). Each is a risk worth stating.
   // Accept any well-formed method token as Method::other instead of 501. Safe for the parser;
@@ -138,8 +140,8 @@ class RequestParser {
   [[nodiscard]] std::string_view body() const noexcept { return body_; }
   // The sticky error, or an empty std::error_code.
   [[nodiscard]] std::error_code error() const noexcept;
-  // True from the first byte of a request line until `complete` (what a read timeout and
-  // finish() care about).
+  // True from the first byte of a request line until its last byte has been read (what a
+  // read timeout and finish() care about); false while only `complete` is still to report.
   [[nodiscard]] bool mid_message() const noexcept;
   // True while the assembly storage holds the current head: from the feed() that found the
   // head spanning inputs until `complete` (or reset()). Only then does the parser need it —

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# User-space instructions per echoed message (issue #13): each echo server runs under
-# callgrind twice, for a short and a long load of the same shape, and
+# User-space instructions per echoed message (issue #13) and per unary call (issue #14): each
+# server runs under callgrind twice, for a short and a long load of the same shape, and
 #
 #   instructions/message = (Ir(long) - Ir(short)) / (msgs(long) - msgs(short))
 #
@@ -8,16 +8,19 @@
 # Ir counts user-space instructions only: callgrind does not see the kernel.
 #
 # Usage: bench/instructions_per_msg.sh [options]
-#   --build DIR       build tree with weft-echo, weft-load, weft-baseline-echo
-#                     (default: build/release)
-#   --servers LIST    comma list of weft-uring,weft-epoll,baseline (default: all three)
+#   --build DIR       build tree with weft-echo, weft-load, weft-baseline-echo and, for the
+#                     msg servers, weft-msg-bench-server (default: build/release)
+#   --servers LIST    comma list of weft-uring,weft-epoll,baseline,msg-uring,msg-epoll
+#                     (default: weft-uring,weft-epoll,baseline). msg-*: weft-msg-bench-server
+#                     (one worker; bench/msg_server.cc) loaded by weft-load --proto msg, where
+#                     a message is one call (REQUEST + RESPONSE of the same 64-byte payload)
 #   --conns N --inflight K --size BYTES   load shape (default 64, 16, 64)
 #   --short N         messages echoed in the short run (default 100000)
 #   --long N          messages echoed in the long run (default 1000000)
 #   --max-seconds S   bound on each load run, whatever the count (default 120)
 #   --top N           functions listed per weft server (default 15)
 #   --out DIR         results directory (default: <build>/instructions-per-msg/<stamp>)
-#   --port-base P     servers listen on P+1..P+3 (default 29500)
+#   --port-base P     servers listen on P+1..P+5 (default 29500)
 #
 # Each run: `valgrind --tool=callgrind` starts the server on 127.0.0.1 (one worker for
 # weft-echo), weft-load (not under valgrind) opens the connections and echoes --short or
@@ -31,7 +34,8 @@
 # main thread take the signal (see stop_server).
 #
 # Output, in --out: results.tsv and results.json (per server: msgs, Ir of both runs,
-# instructions per message, ratio to the baseline), top-<server>.txt (the --top functions by
+# instructions per message, ratio to the baseline and, for msg-X, to weft-X: per call against
+# the echo's per message), top-<server>.txt (the --top functions by
 # self instructions per message, from the same difference), and the callgrind files and logs.
 # The table is printed as well. Exit status: 0 ok; 1 a run failed (the reason is printed:
 # for example io_uring unusable under this valgrind); 2 bad arguments or missing tools.
@@ -81,9 +85,12 @@ command -v python3 >/dev/null || die "python3 is needed for the summary"
 ECHO_BIN=$BUILD/examples/echo/weft-echo
 LOAD_BIN=$BUILD/bench/weft-load
 BASE_BIN=$BUILD/bench/weft-baseline-echo
+MSG_BIN=$BUILD/bench/weft-msg-bench-server
 for b in "$ECHO_BIN" "$LOAD_BIN" "$BASE_BIN"; do
   [[ -x $b ]] || die "missing $b: cmake --build $BUILD --target weft-echo weft-load weft-baseline-echo"
 done
+[[ ,$SERVERS, != *,msg-* || -x $MSG_BIN ]] ||
+  die "missing $MSG_BIN: cmake --build $BUILD --target weft-msg-bench-server"
 OUT=${OUT:-$BUILD/instructions-per-msg/$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
@@ -94,12 +101,18 @@ server_cmd() {  # name port -> the command line (without valgrind)
     weft-uring) echo "$ECHO_BIN --port $2 --workers 1 --backend uring" ;;
     weft-epoll) echo "$ECHO_BIN --port $2 --workers 1 --backend epoll" ;;
     baseline) echo "$BASE_BIN --port $2" ;;
-    *) die "unknown server $1 (weft-uring, weft-epoll, baseline)" ;;
+    msg-uring) echo "$MSG_BIN --port $2 --workers 1 --backend uring" ;;
+    msg-epoll) echo "$MSG_BIN --port $2 --workers 1 --backend epoll" ;;
+    *) die "unknown server $1 (weft-uring, weft-epoll, baseline, msg-uring, msg-epoll)" ;;
   esac
 }
 server_port() {
   case $1 in weft-uring) echo $((PORT_BASE + 1)) ;; weft-epoll) echo $((PORT_BASE + 2)) ;;
-    baseline) echo $((PORT_BASE + 3)) ;; esac
+    baseline) echo $((PORT_BASE + 3)) ;; msg-uring) echo $((PORT_BASE + 4)) ;;
+    msg-epoll) echo $((PORT_BASE + 5)) ;; esac
+}
+proto_of() {  # name -> the weft-load protocol it speaks
+  case $1 in msg-*) echo msg ;; *) echo echo ;; esac
 }
 for s in "${SERVER_LIST[@]}"; do server_cmd "$s" 0 >/dev/null; done
 
@@ -113,6 +126,7 @@ SERVER_PID=""
 # over; the main thread then stops the runtime. The poke costs at most about one time slice
 # (100,000 superblocks) in either run, small next to the difference measured. KILL after 60 s.
 POKES=0
+POKE_PROTO=echo
 stop_server() {
   [[ -n $SERVER_PID ]] || return 0
   local pid=$SERVER_PID port=${1:-} i
@@ -123,7 +137,7 @@ stop_server() {
     kill -0 "$pid" 2>/dev/null || break
     if [[ -n $port ]] && ((i % 10 == 9 && POKES < 20)); then
       POKES=$((POKES + 1))
-      timeout 10 "$LOAD_BIN" --port "$port" --conns 1 --inflight 1 --warmup 0 --duration 1 \
+      timeout 10 "$LOAD_BIN" --proto "$POKE_PROTO" --port "$port" --conns 1 --inflight 1 --warmup 0 --duration 1 \
         --max-msgs 2000 >/dev/null 2>&1 || true
     fi
     sleep 0.1
@@ -174,16 +188,18 @@ run_one() {  # name length-label msgs
     fail "$name: not listening on $port within 60 s under valgrind; log $log"
     return 1
   fi
-  line=$(timeout $((MAX_SECONDS + 60)) "$LOAD_BIN" --port "$port" --conns "$CONNS" \
+  POKE_PROTO=$(proto_of "$name")
+  line=$(timeout $((MAX_SECONDS + 60)) "$LOAD_BIN" --proto "$POKE_PROTO" --port "$port" --conns "$CONNS" \
     --inflight "$INFLIGHT" --size "$SIZE" --warmup 0 --duration "$MAX_SECONDS" \
     --max-msgs "$msgs" --json 2>"$OUT/load-$name-$label.err") || rc=$?
   stop_server "$port"
   echo "$name $label: $POKES poke(s) after SIGTERM" >>"$OUT/pokes.txt"
-  # weft-echo says which backend it ran: no silent fallback from io_uring to epoll.
-  local want=${name#weft-}
+  # weft-echo and weft-msg-bench-server say which backend they ran: no silent fallback from
+  # io_uring to epoll.
+  local want=${name#*-}
   [[ $want == uring ]] && want=io_uring
-  if [[ $name == weft-* ]] && ! grep -qF "(1 worker(s), $want)" "$log"; then
-    fail "$name $label: weft-echo did not report the $want backend: $(grep listening "$log" || true)"
+  if [[ $name != baseline ]] && ! grep -qF "(1 worker(s), $want)" "$log"; then
+    fail "$name $label: the server did not report the $want backend: $(grep listening "$log" || true)"
     return 1
   fi
   echo "$line" >"$OUT/load-$name-$label.json"
@@ -247,22 +263,30 @@ for s in servers:
     rows[s] = r
 
 base = rows.get("baseline", {}).get("ipm") if rows.get("baseline", {}).get("ok") else None
-print("\n%-11s %10s %10s %15s %15s %10s %9s" % ("server", "msgs short", "msgs long", "Ir short",
-      "Ir long", "instr/msg", "vs base"))
+def echo_of(s):  # msg-X -> the weft-X row's figure (per call against the echo's per message)
+    e = rows.get("weft-" + s[4:], {}) if s.startswith("msg-") else {}
+    return e.get("ipm") if e.get("ok") else None
+print("\n%-11s %10s %10s %15s %15s %10s %9s %9s" % ("server", "msgs short", "msgs long", "Ir short",
+      "Ir long", "instr/msg", "vs base", "vs echo"))
 with open(os.path.join(out, "results.tsv"), "w") as tsv:
-    tsv.write("server\tmsgs_short\tmsgs_long\tir_short\tir_long\tinstr_per_msg\tratio_to_baseline\n")
+    tsv.write("server\tmsgs_short\tmsgs_long\tir_short\tir_long\tinstr_per_msg\tratio_to_baseline"
+              "\tratio_to_echo\n")
     for s in servers:
         r = rows[s]
         if not r["ok"]:
             print("%-11s FAILED (%s)" % (s, r["error"]))
-            tsv.write("%s\t\t\t\t\t\t\n" % s)
+            tsv.write("%s\t\t\t\t\t\t\t\n" % s)
             continue
         ratio = r["ipm"] / base if base else None
         r["ratio_to_baseline"] = ratio
-        print("%-11s %10d %10d %15d %15d %10.1f %9s" % (s, r["short"]["msgs"], r["long"]["msgs"],
-              r["short"]["ir"], r["long"]["ir"], r["ipm"], "%.2fx" % ratio if ratio else "-"))
-        tsv.write("%s\t%d\t%d\t%d\t%d\t%.2f\t%s\n" % (s, r["short"]["msgs"], r["long"]["msgs"],
-                  r["short"]["ir"], r["long"]["ir"], r["ipm"], "%.3f" % ratio if ratio else ""))
+        echo = echo_of(s)
+        r["ratio_to_echo"] = r["ipm"] / echo if echo else None
+        print("%-11s %10d %10d %15d %15d %10.1f %9s %9s" % (s, r["short"]["msgs"], r["long"]["msgs"],
+              r["short"]["ir"], r["long"]["ir"], r["ipm"], "%.2fx" % ratio if ratio else "-",
+              "%.2fx" % r["ratio_to_echo"] if echo else "-"))
+        tsv.write("%s\t%d\t%d\t%d\t%d\t%.2f\t%s\t%s\n" % (s, r["short"]["msgs"], r["long"]["msgs"],
+                  r["short"]["ir"], r["long"]["ir"], r["ipm"], "%.3f" % ratio if ratio else "",
+                  "%.3f" % r["ratio_to_echo"] if echo else ""))
 json.dump([rows[s] for s in servers], open(os.path.join(out, "results.json"), "w"), indent=1)
 
 # Where the instructions go: per function, the same long - short difference per message.

@@ -1,14 +1,24 @@
 # Load tools (include()d from bench/CMakeLists.txt). Paths are relative to this file.
-#   weft-load           closed-loop framed-echo load generator on weft's own client side
-#                       (platform::Loop; weft::frame encodes and decodes the frames)
-#   weft-baseline-echo  plain single-threaded edge-triggered epoll echo server (no weft code):
-#                       the baseline weft-echo is compared against (bench/run_echo_compare.sh)
+#   weft-load              closed-loop load generator on weft's own client side
+#                          (platform::Loop): framed echo (weft::frame encodes and decodes the
+#                          frames) or, with --proto msg, unary calls of the message protocol
+#   weft-baseline-echo     plain single-threaded edge-triggered epoll echo server (no weft
+#                          code): the baseline weft-echo is compared against
+#                          (bench/run_echo_compare.sh)
+#   weft-msg-bench-server  weft::msg::Server with one method answering the request's payload
+#                          (bench/run_unary_compare.sh, bench/run_grpc_compare.sh)
 # Build Release for numbers worth quoting.
 add_executable(weft-load ${CMAKE_CURRENT_LIST_DIR}/weft_load.cc)
-target_link_libraries(weft-load PRIVATE weft::frame weft::platform weft_internal_options)
+target_link_libraries(weft-load PRIVATE weft::frame weft::msg weft::msg_server weft::platform
+                      weft_internal_options)
 set_target_properties(weft-load PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR})
 
 add_executable(weft-baseline-echo ${CMAKE_CURRENT_LIST_DIR}/baseline/echo_epoll.cc)
 target_link_libraries(weft-baseline-echo PRIVATE weft_internal_options)
 set_target_properties(weft-baseline-echo PROPERTIES
+  RUNTIME_OUTPUT_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR})
+
+add_executable(weft-msg-bench-server ${CMAKE_CURRENT_LIST_DIR}/msg_server.cc)
+target_link_libraries(weft-msg-bench-server PRIVATE weft::msg_server weft_internal_options)
+set_target_properties(weft-msg-bench-server PROPERTIES
   RUNTIME_OUTPUT_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR})

@@ -58,6 +58,18 @@ install(EXPORT weftTargets
   DESTINATION "${WEFT_INSTALL_CMAKEDIR}"
   COMPONENT weft_development)
 
+# weft::msg_pb's code generator: protoc-gen-weft (a python3 script, run on the build host
+# also when the package is a cross sysroot's) and weft_protobuf_generate(), which
+# weftConfig.cmake includes.
+if(TARGET weft_msg_pb)
+  get_target_property(_src weft_msg_pb SOURCE_DIR)
+  install(PROGRAMS "${_src}/tools/protoc-gen-weft"
+          DESTINATION "${CMAKE_INSTALL_LIBEXECDIR}/weft" COMPONENT weft_development)
+  install(FILES "${_src}/cmake/WeftProtobuf.cmake"
+          DESTINATION "${WEFT_INSTALL_CMAKEDIR}" COMPONENT weft_development)
+endif()
+set(WEFT_PACKAGE_LIBEXECDIR "${CMAKE_INSTALL_LIBEXECDIR}")
+
 # What the installed package needs to find again on the consumer's side.
 set(WEFT_PACKAGE_WITH_URING ${WEFT_WITH_URING})
 # protobuf-lite is a dependency of the package only once a layer links it: weft::msg's wire

@@ -4,11 +4,12 @@
 #   scripts/deps.sh host            compilers, cmake, ninja, liburing, protobuf, gtest, benchmark,
 #                                   clang tools, libFuzzer runtime (everything host presets use)
 #   scripts/deps.sh cross           cross compilers + qemu-user, then the arm64 and armhf sysroots
-#   scripts/deps.sh bench           optional peers for comparison benchmarks (llhttp, http_parser
-#                                   for weft_http_bench); not part of host or all, so CI skips it
 #   scripts/deps.sh sysroot ARCH..  (re)build only the given sysroots (Debian arch names: arm64,
 #                                   armhf, amd64)
 #   scripts/deps.sh all             host + cross
+#   scripts/deps.sh bench           optional benchmark peers: gRPC C++ (bench/run_grpc_compare.sh),
+#                                   llhttp and http_parser (weft_http_bench); not part of host or
+#                                   all: CI builds without them
 # Environment: WEFT_SYSROOT_EXTRA_PKGS (more packages for the sysroots), WEFT_SYSROOTS_DIR
 # (where sysroots go, default <repo>/.sysroots), WEFT_DEPS_REFRESH=1 (rebuild them).
 #
@@ -38,11 +39,12 @@ HOST_PKGS=(
   libboost-dev clang-format clang-tidy libclang-rt-14-dev
 )
 CROSS_PKGS=(g++-aarch64-linux-gnu g++-arm-linux-gnueabihf qemu-user)
-# Optional: other projects' parsers that bench/ compares against. bench/micro.cmake builds the
-# comparison binaries only when these are present, so a build without them loses nothing else.
+# Optional, for benchmarks only: never installed by host/all.
+#   libgrpc++-dev protobuf-compiler-grpc   the gRPC peer (bench/grpc/, WEFT_BENCH_GRPC)
 #   node-llhttp         llhttp's C sources in /usr/share/llhttp (weft_http_bench)
 #   libhttp-parser-dev  http_parser, static libhttp_parser.a (weft_http_bench)
-BENCH_PKGS=(node-llhttp libhttp-parser-dev)
+# bench/ builds each comparison only when its packages are present.
+BENCH_PKGS=(libgrpc++-dev protobuf-compiler-grpc node-llhttp libhttp-parser-dev)
 
 # Packages unpacked into every sysroot. Runtime packages are listed only where no static
 # archive exists (libbenchmark1debian); the rest link statically.
@@ -202,8 +204,6 @@ build_sysroot() {
 
 do_host() { apt_install "${HOST_PKGS[@]}"; }
 
-do_bench() { apt_install "${BENCH_PKGS[@]}"; }
-
 do_cross() {
   local pkgs=("${CROSS_PKGS[@]}") arches=(arm64 armhf)
   # On a non-x86 build machine the x86_64 preset needs a cross compiler and sysroot too.
@@ -218,7 +218,7 @@ do_cross() {
 }
 
 usage() {
-  sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
   exit "${1:-0}"
 }
 
@@ -230,8 +230,8 @@ shift
 case "$cmd" in
   host) do_host ;;
   cross) do_cross ;;
-  bench) do_bench ;;
   all) do_host; do_cross ;;
+  bench) apt_install "${BENCH_PKGS[@]}" ;;
   sysroot)
     [[ $# -ge 1 ]] || usage 2
     for a in "$@"; do build_sysroot "$a"; done

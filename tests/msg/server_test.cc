@@ -15,6 +15,7 @@
 
 #include <weft/platform/runtime.h>
 
+#include "msg_server_test.h"
 #include "msg_wire.h"
 #include "test_net.h"
 
@@ -105,21 +106,8 @@ void elsewhere(void*, Call& c, std::span<const std::byte>) noexcept {
   }
 }
 
-class ServerTest : public ::testing::TestWithParam<BackendKind> {
+class ServerTest : public test::MsgServerTest {
  protected:
-  void SetUp() override {
-    std::string why;
-    if (GetParam() == BackendKind::uring && !test::uring_usable(&why)) {
-      GTEST_SKIP() << "io_uring unavailable here: " << why;
-    }
-  }
-  void TearDown() override {
-    if (rt_) {
-      rt_->stop();
-      rt_->wait();
-    }
-  }
-
   Options options() {
     Options o;
     o.max_frame = 4096;
@@ -140,50 +128,7 @@ class ServerTest : public ::testing::TestWithParam<BackendKind> {
     return o;
   }
 
-  void start(Options o, std::uint32_t workers = 1) {
-    Config cfg = test::one_worker_config(GetParam());
-    cfg.workers = workers;
-    cfg.shared_buffers = 16;
-    cfg.shared_buffer_size = 4096;
-    cfg.accept_mode = platform::AcceptMode::round_robin;
-    server_ = std::make_unique<Server>(std::move(o));
-    rt_ = std::make_unique<Runtime>();
-    auto a = Address::parse("127.0.0.1:0");
-    ASSERT_TRUE(a.ok());
-    std::vector<platform::Service> services;
-    services.push_back(server_->service(a.value()));
-    auto r = rt_->start(cfg, std::move(services));
-    ASSERT_TRUE(r.ok()) << r.error().message();
-    addr_ = rt_->local_address(0);
-  }
-
-  // A connected client past HELLO.
-  std::unique_ptr<WireClient> client() {
-    auto c = std::make_unique<WireClient>(addr_);
-    EXPECT_TRUE(c->ok());
-    EXPECT_TRUE(c->hello().has_value());
-    return c;
-  }
-
-  static void expect_error(const std::optional<WireFrame>& w, std::uint32_t id,
-                           ProtocolError code) {
-    ASSERT_TRUE(w.has_value());
-    EXPECT_EQ(w->f.type, FrameType::error);
-    EXPECT_EQ(w->f.id, id);
-    EXPECT_EQ(w->f.code, static_cast<std::uint16_t>(code)) << w->detail();
-  }
-  static void expect_response(const std::optional<WireFrame>& w, std::uint32_t id,
-                              const std::string& payload) {
-    ASSERT_TRUE(w.has_value());
-    EXPECT_EQ(w->f.type, FrameType::response) << (w->f.type == FrameType::error ? w->detail() : "");
-    EXPECT_EQ(w->f.id, id);
-    EXPECT_EQ(w->payload(), payload);
-  }
-
   State state_;
-  std::unique_ptr<Server> server_;
-  std::unique_ptr<Runtime> rt_;
-  Address addr_;
 };
 
 TEST_P(ServerTest, HelloNegotiatesAndEchoAnswers) {

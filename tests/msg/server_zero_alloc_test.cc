@@ -15,6 +15,7 @@
 #include <weft/base/alloc_counter.h>
 #include <weft/platform/runtime.h>
 
+#include "msg_server_test.h"
 #include "msg_wire.h"
 #include "test_net.h"
 
@@ -46,27 +47,6 @@ void other_worker(void*, Call& c, std::span<const std::byte>) noexcept {
   if (!c.loop().post((c.loop().index() + 1) % c.loop().worker_count(), p)) {
     (void)answer_error(c.loop(), g_other, ProtocolError::internal);
   }
-}
-
-// Reads one frame into buf without allocating; returns the parsed frame (views into buf).
-bool read_frame(int fd, std::array<std::byte, 4096>& buf, Frame& out) {
-  std::byte prefix[4];
-  if (!test::read_exact(fd, prefix, 4)) {
-    return false;
-  }
-  const std::uint32_t len = (std::to_integer<std::uint32_t>(prefix[0]) << 24) |
-                            (std::to_integer<std::uint32_t>(prefix[1]) << 16) |
-                            (std::to_integer<std::uint32_t>(prefix[2]) << 8) |
-                            std::to_integer<std::uint32_t>(prefix[3]);
-  if (len > buf.size() || !test::read_exact(fd, buf.data(), len)) {
-    return false;
-  }
-  auto f = parse({buf.data(), len});
-  if (!f) {
-    return false;
-  }
-  out = *f;
-  return true;
 }
 
 class ServerZeroAllocTest : public ::testing::TestWithParam<BackendKind> {};
@@ -137,7 +117,7 @@ TEST_P(ServerZeroAllocTest, SteadyStateCallsAllocateNothing) {
       const int expect = per_round + (i == 0 ? 1 : 0);
       for (int k = 0; k < expect; ++k) {
         Frame f;
-        if (!read_frame(conns[i]->fd(), buf, f)) {
+        if (!test::read_frame(conns[i]->fd(), buf, f)) {
           return false;
         }
         const bool ok =

@@ -207,7 +207,9 @@ CallSlot* ServerWorker::find_call(std::uint32_t slot, std::uint32_t gen) noexcep
   return s.live && s.gen == gen ? &s : nullptr;
 }
 
-// The pieces of one frame: the worker's tail buffer first, then fresh general buffers.
+// The pieces of one frame: the worker's tail buffer first, then fresh general buffers. The
+// bytes written into one buffer are queued with one send_ref when the frame leaves that
+// buffer (or ends), so a frame costs one queue operation, not one per piece.
 class FrameOut final : public PayloadWriter {
  public:
   FrameOut(ServerWorker& w, Conn& c, std::size_t total, bool capture) noexcept
@@ -219,6 +221,9 @@ class FrameOut final : public PayloadWriter {
     }
     platform::BufferPool& pool = w_.loop_.pool();
     if (!w_.tail_.valid() || w_.tail_used_ == pool.buffer_size()) {
+      if (!flush()) {
+        return {};
+      }
       w_.tail_.reset();
       const platform::BufId id = pool.acquire();
       if (id == platform::kNoBuf) {  // reserved up front: only a broken writer gets here
@@ -227,6 +232,7 @@ class FrameOut final : public PayloadWriter {
       }
       w_.tail_ = platform::BufRef(&pool, id);
       w_.tail_used_ = 0;
+      start_ = 0;
     }
     const std::size_t room = pool.buffer_size() - w_.tail_used_;
     return {w_.tail_.data() + w_.tail_used_, std::min(room, left_)};
@@ -236,13 +242,8 @@ class FrameOut final : public PayloadWriter {
     if (n == 0 || failed_) {
       return;
     }
-    std::byte* p = w_.tail_.data() + w_.tail_used_;
-    if (!c_.send_ref(w_.tail_, {p, n})) {
-      failed_ = true;
-      return;
-    }
     if (capture_ && head_done_ && w_.captured_ + n <= w_.opt_.idempotency_max_response) {
-      std::memcpy(w_.scratch_.get() + w_.captured_, p, n);
+      std::memcpy(w_.scratch_.get() + w_.captured_, w_.tail_.data() + w_.tail_used_, n);
       w_.captured_ += n;
     }
     w_.tail_used_ += static_cast<std::uint32_t>(n);
@@ -251,6 +252,7 @@ class FrameOut final : public PayloadWriter {
 
   // Writes the frame head (it may straddle the tail buffer's end).
   bool head(const std::byte* h, std::size_t n) noexcept {
+    start_ = w_.tail_used_;
     while (n != 0) {
       const std::span<std::byte> piece = next();
       if (piece.empty()) {
@@ -266,6 +268,20 @@ class FrameOut final : public PayloadWriter {
     return !failed_;
   }
 
+  // Queues what was written into the current tail buffer since the frame (or the buffer)
+  // began.
+  bool flush() noexcept {
+    if (!w_.tail_.valid() || w_.tail_used_ == start_) {
+      return !failed_;
+    }
+    std::byte* p = w_.tail_.data() + start_;
+    if (!c_.send_ref(w_.tail_, {p, w_.tail_used_ - start_})) {
+      failed_ = true;
+    }
+    start_ = w_.tail_used_;
+    return !failed_;
+  }
+
   [[nodiscard]] bool failed() const noexcept { return failed_; }
   [[nodiscard]] std::size_t left() const noexcept { return left_; }
 
@@ -273,6 +289,7 @@ class FrameOut final : public PayloadWriter {
   ServerWorker& w_;
   Conn& c_;
   std::size_t left_;
+  std::uint32_t start_ = 0;  // where this frame's unqueued bytes begin in the tail buffer
   bool capture_;
   bool head_done_ = false;
   bool failed_ = false;
@@ -289,35 +306,58 @@ Result<void> ServerWorker::write_response(Conn& c, std::uint32_t id, std::size_t
     return fail(platform_errc::no_buffers);  // nothing written
   }
   captured_ = 0;
+  if (total <= room && fn == &copy_payload) {
+    // The common case, a copied answer that fits the tail buffer: head and payload written
+    // straight, one send_ref, no writer.
+    std::byte* p = tail_.data() + tail_used_;
+    response_head(p, id, size);
+    const auto& src = *static_cast<const std::span<const std::byte>*>(ctx);
+    if (size != 0) {
+      std::memcpy(p + kFrameHead, src.data(), size);
+    }
+    if (!c.send_ref(tail_, {p, total})) {
+      c.abort(make_error_code(platform_errc::queue_full));  // the peer's queue is full
+      return fail(platform_errc::closed);
+    }
+    tail_used_ += static_cast<std::uint32_t>(total);
+    if (capture) {
+      std::memcpy(scratch_.get(), p + kFrameHead, size);
+      captured_ = size;
+    }
+    return {};
+  }
   FrameOut out(*this, c, total, capture);
   std::byte head[kFrameHead];
   response_head(head, id, size);
   if (!out.head(head, kFrameHead)) {
-    // Nothing of this frame can be half-sent only if the first piece failed; either way the
-    // stream can no longer carry it.
+    // A head straddling two buffers whose first part was queued: the stream is broken.
     c.abort(make_error_code(platform_errc::queue_full));
     return fail(platform_errc::closed);
   }
-  const bool ok = fn(ctx, out);
-  if (!ok || out.failed() || out.left() != 0) {
-    // The writer failed or wrote another size than it declared: the frame on the wire is
-    // broken, so is the stream.
+  if (!fn(ctx, out) || out.left() != 0) {
+    // The writer failed or wrote another size than it declared: the frame on the wire would
+    // be broken, so would the stream.
     log(LogLevel::warn, "msg: answer writer failed (%zu of %zu bytes left): connection aborted",
         out.left(), size);
     c.abort(make_error_code(ProtocolError::internal));
+    return fail(platform_errc::closed);
+  }
+  if (!out.flush()) {
+    c.abort(make_error_code(platform_errc::queue_full));  // the peer's queue is full
     return fail(platform_errc::closed);
   }
   return {};
 }
 
 Result<void> ServerWorker::finish(CallSlot& s, std::uint16_t code, std::string_view detail,
-                                  std::size_t size, WriteFn fn, const void* ctx) noexcept {
+                                  std::size_t size, WriteFn fn, const void* ctx,
+                                  Conn* known) noexcept {
   IdempotencyTable* idem = s.idem ? idempotency() : nullptr;
   Result<void> r;
   bool captured = false;
   if (s.wire_open && s.conn != nullptr) {
     ServerConn& sc = *s.conn;
-    Conn* c = loop_.find(s.conn_id);
+    Conn* c = known != nullptr ? known : loop_.find(s.conn_id);
     if (c == nullptr) {
       r = fail(msg_errc::call_gone);
     } else if (code == 0 && kHeaderSize + size > sc.peer_max_frame()) {
@@ -457,7 +497,7 @@ Result<void> Call::reply_with(std::size_t size, WriteFn fn, const void* ctx) noe
   if (s == nullptr) {
     return weft::fail(msg_errc::call_gone);
   }
-  return owner_->finish(*s, 0, {}, size, fn, ctx);
+  return owner_->finish(*s, 0, {}, size, fn, ctx, s->wire_open ? conn_ : nullptr);
 }
 
 Result<void> Call::fail(ProtocolError code, std::string_view detail) noexcept {

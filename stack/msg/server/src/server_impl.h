@@ -131,8 +131,9 @@ class ServerWorker final : public platform::HandlerFactory {
   // ---- answers
   // RESPONSE (code 0) with `size` payload bytes from fn, or ERROR code/detail, for slot s:
   // sent when the wire still waits for it, recorded for an idempotent request, slot freed.
+  // `known`: the call's connection when the caller has it (the handler's own Call).
   Result<void> finish(CallSlot& s, std::uint16_t code, std::string_view detail, std::size_t size,
-                      WriteFn fn, const void* ctx) noexcept;
+                      WriteFn fn, const void* ctx, platform::Conn* known = nullptr) noexcept;
   // The same with the frame already encoded (a post from another worker): bytes of a shared
   // buffer, sent by reference.
   void finish_shared(CallSlot& s, platform::SharedRef ref, std::size_t payload_off,

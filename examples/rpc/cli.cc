@@ -135,7 +135,8 @@ std::string json_string(std::string_view s) {
         }
     }
   }
-  return out + "\"";
+  out += '"';
+  return out;
 }
 
 std::string to_hex(std::span<const std::byte> b) {
@@ -291,7 +292,10 @@ int cmd_list(const Args& a, client::BlockingClient& c) {
   if (a.json) {
     std::string keys;
     for (const std::string& k : rs.keys()) {
-      keys += (keys.empty() ? "" : ",") + json_string(k);
+      if (!keys.empty()) {
+        keys += ',';
+      }
+      keys += json_string(k);
     }
     std::printf("{\"ok\":true,\"keys\":[%s]}\n", keys.c_str());
   } else {

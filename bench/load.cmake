@@ -7,6 +7,8 @@
 #                          (bench/run_echo_compare.sh)
 #   weft-msg-bench-server  weft::msg::Server with one method answering the request's payload
 #                          (bench/run_unary_compare.sh, bench/run_grpc_compare.sh)
+#   weft-pubsub-bench      pub/sub fan-out over the binary protocol (issue #14): one process,
+#                          a msg::Server with a pubsub::Hub and N subscriber connections
 # Build Release for numbers worth quoting.
 add_executable(weft-load ${CMAKE_CURRENT_LIST_DIR}/weft_load.cc)
 target_link_libraries(weft-load PRIVATE weft::frame weft::msg weft::msg_server weft::platform
@@ -21,4 +23,10 @@ set_target_properties(weft-baseline-echo PROPERTIES
 add_executable(weft-msg-bench-server ${CMAKE_CURRENT_LIST_DIR}/msg_server.cc)
 target_link_libraries(weft-msg-bench-server PRIVATE weft::msg_server weft_internal_options)
 set_target_properties(weft-msg-bench-server PROPERTIES
+  RUNTIME_OUTPUT_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR})
+
+add_executable(weft-pubsub-bench ${CMAKE_CURRENT_LIST_DIR}/pubsub_fanout.cc)
+target_link_libraries(weft-pubsub-bench PRIVATE weft::msg_server weft::pubsub weft::platform
+                      weft_internal_options)
+set_target_properties(weft-pubsub-bench PROPERTIES
   RUNTIME_OUTPUT_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR})

@@ -98,5 +98,8 @@ function(weft_protobuf_generate target)
   # must not fail a build on code nobody edits. Warnings still show. The .weft.h files are
   # weft's own and stay under -Werror where they are included.
   set_source_files_properties(${_sources} PROPERTIES COMPILE_OPTIONS "-Wno-error")
-  target_include_directories(${target} PUBLIC "$<BUILD_INTERFACE:${_wpg_OUT_DIR}>")
+  # SYSTEM: the generated headers are protoc's style, not ours; clang-tidy (whose header
+  # filter matches any path with examples/ or tests/ in it, build trees included) and the
+  # compiler's warnings leave them alone where applications include them.
+  target_include_directories(${target} SYSTEM PUBLIC "$<BUILD_INTERFACE:${_wpg_OUT_DIR}>")
 endfunction()

@@ -7,8 +7,9 @@
 #   scripts/deps.sh sysroot ARCH..  (re)build only the given sysroots (Debian arch names: arm64,
 #                                   armhf, amd64)
 #   scripts/deps.sh all             host + cross
-#   scripts/deps.sh bench           optional: gRPC C++ for the gRPC peer of bench/run_grpc_compare.sh
-#                                   (not part of host or all: CI builds without it)
+#   scripts/deps.sh bench           optional benchmark peers: gRPC C++ (bench/run_grpc_compare.sh),
+#                                   llhttp and http_parser (weft_http_bench); not part of host or
+#                                   all: CI builds without them
 # Environment: WEFT_SYSROOT_EXTRA_PKGS (more packages for the sysroots), WEFT_SYSROOTS_DIR
 # (where sysroots go, default <repo>/.sysroots), WEFT_DEPS_REFRESH=1 (rebuild them).
 #
@@ -38,8 +39,12 @@ HOST_PKGS=(
   libboost-dev clang-format clang-tidy libclang-rt-14-dev
 )
 CROSS_PKGS=(g++-aarch64-linux-gnu g++-arm-linux-gnueabihf qemu-user)
-# Optional, for benchmarks only (bench/grpc/, WEFT_BENCH_GRPC): never installed by host/all.
-BENCH_PKGS=(libgrpc++-dev protobuf-compiler-grpc)
+# Optional, for benchmarks only: never installed by host/all.
+#   libgrpc++-dev protobuf-compiler-grpc   the gRPC peer (bench/grpc/, WEFT_BENCH_GRPC)
+#   node-llhttp         llhttp's C sources in /usr/share/llhttp (weft_http_bench)
+#   libhttp-parser-dev  http_parser, static libhttp_parser.a (weft_http_bench)
+# bench/ builds each comparison only when its packages are present.
+BENCH_PKGS=(libgrpc++-dev protobuf-compiler-grpc node-llhttp libhttp-parser-dev)
 
 # Packages unpacked into every sysroot. Runtime packages are listed only where no static
 # archive exists (libbenchmark1debian); the rest link statically.
@@ -213,7 +218,7 @@ do_cross() {
 }
 
 usage() {
-  sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
   exit "${1:-0}"
 }
 

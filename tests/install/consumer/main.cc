@@ -4,8 +4,10 @@
 #include <cstdio>
 #include <span>
 #include <stdexcept>
+#include <string_view>
 
 #include <weft/frame/length_prefix.h>
+#include <weft/http/parser.h>
 #include <weft/msg/frame.h>
 #include <weft/platform/buffer_pool.h>
 #include <weft/platform/cpu_list.h>
@@ -54,6 +56,18 @@ int main() {
   if (!cancel.ok() || cancel.value().type != weft::msg::FrameType::cancel ||
       cancel.value().id != 5) {
     std::puts("weft::msg::parse failed");
+    return 1;
+  }
+
+  // An HTTP/1.1 request head through weft::http.
+  weft::http::RequestParser http;
+  weft::http::Header fields[32];
+  static char assembly[weft::http::assembly_size(weft::http::Config{})];
+  if (!http.set_storage(fields, assembly).ok() ||
+      http.feed(std::string_view("GET /x HTTP/1.1\r\nHost: h\r\n\r\n")).state !=
+          weft::http::DecodeState::head ||
+      http.request().path != "/x") {
+    std::puts("weft::http::RequestParser failed");
     return 1;
   }
 

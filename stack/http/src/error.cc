@@ -66,6 +66,12 @@ const char* to_string(http_errc e) noexcept {
       return "feed() before set_storage()";
     case http_errc::buffer_too_small:
       return "caller-provided buffer too small";
+    case http_errc::gone:
+      return "the connection of a deferred response has gone";
+    case http_errc::unavailable:
+      return "no event streams configured";
+    case http_errc::bad_header:
+      return "response header with CR, LF or NUL";
   }
   return "unknown weft.http error";
 }
@@ -88,7 +94,11 @@ std::uint16_t status(http_errc e) noexcept {
       return 505;
     case http_errc::no_storage:
     case http_errc::buffer_too_small:
+    case http_errc::gone:
+    case http_errc::bad_header:
       return 500;
+    case http_errc::unavailable:
+      return 503;
     default:
       break;
   }

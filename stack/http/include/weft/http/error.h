@@ -54,6 +54,10 @@ enum class http_errc : int {
   // Caller errors (configuration); the server answers 500 if it answers at all.
   no_storage,        // feed() before set_storage()
   buffer_too_small,  // caller-provided storage is smaller than the configuration needs
+  // Server (server.h); not statuses of a request.
+  gone,         // a deferred response's connection has gone (or it was answered already)
+  unavailable,  // the server has no event streams (ServerConfig::streams)
+  bad_header,   // a response header name or value with CR, LF or NUL
 };
 
 // The category object; name() is "weft.http". Never allocates.

@@ -127,7 +127,11 @@ struct Server::Workers {
   ServerStats retired;
 };
 
-Server::Server(ServerConfig config) : config_(std::move(config)), workers_(new Workers) {}
+Server::Server(ServerConfig config) : config_(std::move(config)), workers_(new Workers) {
+  if (config_.streams != nullptr) {
+    config_.streams->set_subscriber_lookup(&HttpWorker::subscriber_of, nullptr);
+  }
+}
 Server::~Server() = default;
 
 void Server::attach(HttpWorker* w) noexcept {
@@ -149,6 +153,17 @@ ServerStats Server::stats() const noexcept {
   ServerStats s = workers_->retired;
   for (const HttpWorker* w : workers_->live) {
     w->counters().add_to(s);
+  }
+  return s;
+}
+
+ServerStats Server::worker_stats(std::uint32_t worker) const noexcept {
+  const std::lock_guard<std::mutex> lock(workers_->mu);
+  ServerStats s;
+  for (const HttpWorker* w : workers_->live) {
+    if (w->loop().index() == worker) {
+      w->counters().add_to(s);
+    }
   }
   return s;
 }
@@ -180,6 +195,12 @@ HttpWorker::HttpWorker(Server& server, Loop& loop)
   }
   heartbeat_.fn = &HttpWorker::on_heartbeat;
   heartbeat_.ctx = this;
+  if (cfg_.streams != nullptr && cfg_.streams->hub() != nullptr) {
+    if (Result<void> r = cfg_.streams->hub()->attach(loop); !r) {
+      log(LogLevel::error, "http: worker %u: event streams unavailable: %s", loop.index(),
+          r.error().message().c_str());
+    }
+  }
   if (cfg_.setup) {
     cfg_.setup(router_, loop);
   }
@@ -693,10 +714,6 @@ void HttpConn::on_close(Conn& c, std::error_code) noexcept {
   give_back_assembly();
   rest_buf_.reset();
   w_->counters().open.set(w_->counters().open.get() - 1);
-}
-
-void HttpConn::end_stream(Conn&) noexcept {
-  w_->remove_stream(*this);
 }
 
 Result<void> HttpConn::after_response(Conn& c) noexcept {

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include <weft/http/server.h>
+#include <weft/http/streams.h>
 #include <weft/platform/handler_pool.h>
 #include <weft/platform/loop.h>
 #include <weft/platform/stats.h>
@@ -61,6 +62,7 @@ class HttpConn final : public platform::Handler {
     return state_ == State::deferred && seq == seq_;
   }
   [[nodiscard]] bool streaming() const noexcept { return state_ == State::streaming; }
+  [[nodiscard]] sse::Subscriber& subscriber() noexcept { return sub_; }
 
   // Intrusive list of the worker's event streams (heartbeats).
   HttpConn* stream_prev = nullptr;
@@ -112,6 +114,7 @@ class HttpConn final : public platform::Handler {
   platform::BufRef rest_buf_;  // unparsed input held while a response is deferred
   std::uint32_t rest_off_ = 0;
   std::uint32_t rest_len_ = 0;
+  sse::Subscriber sub_;  // while streaming
 };
 
 class HttpWorker final : public platform::HandlerFactory {
@@ -149,6 +152,8 @@ class HttpWorker final : public platform::HandlerFactory {
   void add_stream(HttpConn& h) noexcept;
   void remove_stream(HttpConn& h) noexcept;
   [[nodiscard]] sse::Streams* streams() const noexcept { return cfg_.streams; }
+  // Streams::SubscriberOf for the server's connections.
+  static sse::Subscriber* subscriber_of(void* ctx, platform::Conn& c) noexcept;
 
  private:
   static void on_heartbeat(platform::TimerNode* n) noexcept;

@@ -261,6 +261,8 @@ class Server {
   [[nodiscard]] const ServerConfig& config() const noexcept { return config_; }
   // Any thread: the sum over workers (relaxed counters).
   [[nodiscard]] ServerStats stats() const noexcept;
+  // Any thread: the counters of the worker with loop index `worker` (zeros when it has none).
+  [[nodiscard]] ServerStats worker_stats(std::uint32_t worker) const noexcept;
 
  private:
   friend class HttpWorker;

@@ -1,0 +1,281 @@
+// weft-demo: a small appliance showing every part of weft working together.
+//
+//   weft-demo [--port 8080] [--rpc-port 7100] [--host 127.0.0.1] [--workers 1] [--cpus LIST]
+//             [--backend auto|uring|epoll]
+//
+// HTTP on --port: the dashboard (GET /), the demo endpoints (demo_app.h), /metrics.
+// The binary protocol on --rpc-port: the settings service (examples/rpc: Get/Put/List, watch
+// by SUBSCRIBE) and pub/sub bridged to SSE — a PUBLISH from `weft-cli publish demo hi`
+// reaches every browser on /events/demo, and a POST /publish/demo reaches every binary
+// subscriber. Board-sized defaults: one worker, small pools. SIGINT/SIGTERM drain and exit 0.
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <weft/base/log.h>
+#include <weft/http/server.h>
+#include <weft/http/streams.h>
+#include <weft/msg/pubsub_topics.h>
+#include <weft/platform/cpu_list.h>
+#include <weft/platform/runtime.h>
+
+#include "demo_app.h"
+#include "demo_assets.h"
+#include "settings_service.h"
+
+namespace {
+
+using namespace weft;
+
+void usage(std::FILE* out) {
+  std::fprintf(out,
+               "usage: weft-demo [--port N] [--rpc-port N] [--host ADDR] [--workers N]\n"
+               "                 [--cpus LIST] [--backend auto|uring|epoll]\n"
+               "\n"
+               "A small appliance on weft: open the dashboard in a browser, call the HTTP\n"
+               "endpoints with curl, talk to the binary protocol with weft-cli.\n"
+               "  --port N         HTTP port (default 8080; 0 picks a free one)\n"
+               "  --rpc-port N     binary protocol port (default 7100; 0 picks one)\n"
+               "  --host ADDR      address to bind (default 127.0.0.1)\n"
+               "  --workers N      event loops, one per core (default 1)\n"
+               "  --cpus LIST      pin workers to these cpus, e.g. 0-3 or 2,3\n"
+               "  --backend B      auto (io_uring, else epoll), uring or epoll\n");
+}
+
+bool parse_u32(const char* s, std::uint32_t& out) {
+  char* end = nullptr;
+  const unsigned long v = std::strtoul(s, &end, 10);
+  if (end == s || *end != '\0' || v > 0xffffffffUL) {
+    return false;
+  }
+  out = static_cast<std::uint32_t>(v);
+  return true;
+}
+
+// Binary-protocol topics bridged to SSE: a PUBLISH is recorded in the topic's replay ring
+// and fanned out to both formats (EVENT frames and SSE) through the Streams.
+class BridgeTopics final : public msg::Topics {
+ public:
+  BridgeTopics(msg::HubTopics& inner, http::sse::Streams& streams)
+      : inner_(inner), streams_(streams) {}
+  Result<void> subscribe(platform::Conn& c, std::span<const std::byte> t) noexcept override {
+    return inner_.subscribe(c, t);
+  }
+  Result<void> unsubscribe(platform::Conn& c, std::span<const std::byte> t) noexcept override {
+    return inner_.unsubscribe(c, t);
+  }
+  Result<void> publish(platform::Conn& c, std::span<const std::byte> t,
+                       std::span<const std::byte> payload) noexcept override {
+    auto r = streams_.publish(c.loop(), {reinterpret_cast<const char*>(t.data()), t.size()}, {},
+                              {reinterpret_cast<const char*>(payload.data()), payload.size()});
+    if (!r) {
+      return fail(r.error());
+    }
+    return {};
+  }
+  void closed(platform::Conn& c) noexcept override { inner_.closed(c); }
+
+ private:
+  msg::HubTopics& inner_;
+  http::sse::Streams& streams_;
+};
+
+struct RpcWorker {
+  std::unique_ptr<msg::pb::Workspace> workspace;
+  std::unique_ptr<examples::SettingsImpl> service;
+};
+
+// Why the backend in use was chosen: empty when io_uring runs; else the reason.
+std::string backend_reason(platform::BackendKind asked) {
+  if (asked == platform::BackendKind::epoll) {
+    return "epoll asked for (--backend epoll)";
+  }
+  if (const char* env = std::getenv("WEFT_BACKEND"); env != nullptr && *env != '\0') {
+    if (std::strcmp(env, "epoll") == 0) {
+      return "WEFT_BACKEND=epoll";
+    }
+  }
+  platform::Config probe;
+  probe.backend = platform::BackendKind::uring;
+  probe.max_connections = 4;
+  probe.recv_buffers = 8;
+  probe.send_buffers = 8;
+  auto loop = platform::Loop::create(probe, 0);
+  if (!loop) {
+    return "io_uring unavailable: " + loop.error().message();
+  }
+  return {};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  platform::block_termination_signals();
+  platform::Config cfg;
+  cfg.workers = 1;
+  cfg.max_connections = 256;
+  cfg.buffer_size = 16 * 1024;
+  cfg.recv_buffers = 128;
+  cfg.send_buffers = 256;
+  cfg.shared_buffers = 256;  // fan-out events and cross-worker answers
+  cfg.shared_buffer_size = 16 * 1024 + 512;
+  std::string host = "127.0.0.1";
+  std::uint32_t port = 8080;
+  std::uint32_t rpc_port = 7100;
+  for (int i = 1; i < argc; ++i) {
+    const char* a = argv[i];
+    const char* v = i + 1 < argc ? argv[i + 1] : nullptr;
+    if (!std::strcmp(a, "--help") || !std::strcmp(a, "-h")) {
+      usage(stdout);
+      return 0;
+    }
+    if (v == nullptr) {
+      std::fprintf(stderr, "weft-demo: %s needs a value\n", a);
+      usage(stderr);
+      return 2;
+    }
+    ++i;
+    bool ok = true;
+    if (!std::strcmp(a, "--port")) {
+      ok = parse_u32(v, port) && port <= 65535;
+    } else if (!std::strcmp(a, "--rpc-port")) {
+      ok = parse_u32(v, rpc_port) && rpc_port <= 65535;
+    } else if (!std::strcmp(a, "--host")) {
+      host = v;
+    } else if (!std::strcmp(a, "--workers")) {
+      ok = parse_u32(v, cfg.workers) && cfg.workers >= 1 && cfg.workers <= 64;
+    } else if (!std::strcmp(a, "--cpus")) {
+      cfg.cpus = v;
+    } else if (!std::strcmp(a, "--backend")) {
+      if (!std::strcmp(v, "uring") || !std::strcmp(v, "io_uring")) {
+        cfg.backend = platform::BackendKind::uring;
+      } else if (!std::strcmp(v, "epoll")) {
+        cfg.backend = platform::BackendKind::epoll;
+      } else {
+        ok = !std::strcmp(v, "auto");
+      }
+    } else {
+      std::fprintf(stderr, "weft-demo: unknown option %s\n", a);
+      usage(stderr);
+      return 2;
+    }
+    if (!ok) {
+      std::fprintf(stderr, "weft-demo: bad value for %s: %s\n", a, v);
+      return 2;
+    }
+  }
+
+  // Pub/sub: one hub, two formats (binary EVENT frames, SSE), replay rings for SSE.
+  pubsub::Hub hub;
+  pubsub::Limits limits;
+  limits.max_queued_bytes = 256 * 1024;
+  if (Result<void> r = hub.init(limits, cfg); !r) {
+    std::fprintf(stderr, "weft-demo: pub/sub: %s\n", r.error().message().c_str());
+    return 1;
+  }
+  msg::HubTopics hub_topics(hub);
+  http::sse::Streams streams;
+  if (Result<void> r = hub_topics.init(); !r) {
+    std::fprintf(stderr, "weft-demo: pub/sub format: %s\n", r.error().message().c_str());
+    return 1;
+  }
+  if (Result<void> r = streams.init({}); !r) {
+    std::fprintf(stderr, "weft-demo: event streams: %s\n", r.error().message().c_str());
+    return 1;
+  }
+  if (auto r = streams.attach_hub(hub); !r) {
+    std::fprintf(stderr, "weft-demo: event streams: %s\n", r.error().message().c_str());
+    return 1;
+  }
+  BridgeTopics bridge(hub_topics, streams);
+
+  // HTTP.
+  examples::DemoOptions dopt;
+  dopt.assets = {examples::kAssets, examples::kAssetCount};
+  dopt.backend_reason = backend_reason(cfg.backend);
+  if (!cfg.cpus.empty()) {
+    if (auto cpus = platform::parse_cpu_list(cfg.cpus)) {
+      dopt.cpus = std::move(cpus.value());
+    }
+  }
+  examples::DemoApp app(dopt, streams);
+  http::ServerConfig hc;
+  hc.parser.max_body_size = 256 * 1024;
+  hc.body_slots = 4;
+  hc.assembly_slots = 8;
+  hc.streams = &streams;
+  hc.cors_origins = {"*"};
+  hc.setup = [&](http::Router& r, platform::Loop& loop) { app.setup(r, loop); };
+  http::Server http_server(std::move(hc));
+
+  // The binary protocol: the settings service, topics bridged to SSE.
+  examples::SettingsStore store;
+  std::vector<RpcWorker> rpc_workers(cfg.workers);
+  msg::Options mo;
+  mo.setup = [&](msg::Registry& registry, platform::Loop& loop) {
+    msg::pb::WorkspaceConfig wc;
+    wc.storage = msg::pb::MessageStorage::reused;
+    RpcWorker& w = rpc_workers[loop.index()];
+    auto ws = msg::pb::Workspace::create(wc);
+    if (!ws) {
+      WEFT_PANIC("weft-demo: workspace");
+    }
+    w.workspace = std::move(ws.value());
+    w.service = std::make_unique<examples::SettingsImpl>(*w.workspace, store, &hub_topics);
+    if (!examples::register_service(registry, *w.service)) {
+      WEFT_PANIC("weft-demo: register_service");
+    }
+  };
+  mo.topics = [&](platform::Loop& loop) -> msg::Topics* {
+    return hub_topics.attach(loop) != nullptr ? &bridge : nullptr;
+  };
+  msg::Server rpc_server(std::move(mo));
+
+  auto http_addr = platform::Address::parse(host + ":" + std::to_string(port));
+  auto rpc_addr = platform::Address::parse(host + ":" + std::to_string(rpc_port));
+  if (!http_addr || !rpc_addr) {
+    std::fprintf(stderr, "weft-demo: bad address %s\n", host.c_str());
+    return 2;
+  }
+  std::vector<platform::Service> services;
+  services.push_back(http_server.service(http_addr.value()));
+  services.push_back(rpc_server.service(rpc_addr.value()));
+  platform::Runtime rt;
+  if (Result<void> r = rt.start(cfg, std::move(services)); !r) {
+    std::fprintf(stderr, "weft-demo: %s\n", r.error().message().c_str());
+    return 1;
+  }
+  app.started(rt, http_server, &hub, [&rpc_server] {
+    const msg::ServerStats s = rpc_server.stats();
+    return s.requests + s.messages;
+  });
+
+  const std::uint32_t hp = rt.local_address(0).port();
+  const std::uint32_t rp = rt.local_address(1).port();
+  const bool uring = rt.backend_kind() == platform::BackendKind::uring;
+  std::printf("weft-demo: dashboard   http://%s:%u/\n", host.c_str(), hp);
+  std::printf(
+      "weft-demo: endpoints   curl http://%s:%u/plaintext   (also /echo /events/demo "
+      "/publish/demo /jobs /metrics)\n",
+      host.c_str(), hp);
+  std::printf(
+      "weft-demo: rpc         %s:%u  (try: weft-cli --port %u put wifi.ssid lab; "
+      "weft-cli --port %u publish demo hello)\n",
+      host.c_str(), rp, rp, rp);
+  std::printf("weft-demo: backend     %s%s%s\n", uring ? "io_uring" : "epoll",
+              dopt.backend_reason.empty() ? "" : " — ", dopt.backend_reason.c_str());
+  std::printf("weft-demo: workers     %u%s%s\n", cfg.workers,
+              cfg.cpus.empty() ? " (not pinned)" : " on cpus ", cfg.cpus.c_str());
+  std::printf("weft-demo: Ctrl-C drains and exits\n");
+  std::fflush(stdout);
+
+  const int sig = platform::wait_for_termination_signal();
+  log(LogLevel::info, "weft-demo: signal %d, draining", sig);
+  rt.stop();
+  rt.wait();
+  std::printf("weft-demo: stopped\n");
+  return 0;
+}

@@ -128,6 +128,7 @@ Result<void> Hub::init(const Limits& limits, const platform::Config& cfg) noexce
   limits_ = limits;
   workers_ = cfg.workers;
   slots_ = cfg.slots();
+  buffer_size_ = cfg.shared_buffer_size;
   state_.reset(new (std::nothrow) Worker[workers_]);
   if (state_ == nullptr) {
     return fail_errno(ENOMEM);
@@ -437,6 +438,11 @@ HubStats Hub::stats(std::uint32_t worker) const noexcept {
     s.*kFields[i] = state_[worker].stat[i].get();
   }
   return s;
+}
+
+std::size_t Hub::max_event_size(std::size_t topic_len) const noexcept {
+  const std::size_t off = event_offset(topic_len);
+  return buffer_size_ > off ? buffer_size_ - off : 0;
 }
 
 HubStats Hub::total() const noexcept {

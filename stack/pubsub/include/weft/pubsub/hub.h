@@ -204,6 +204,9 @@ class Hub {
   [[nodiscard]] HubStats total() const noexcept;
   [[nodiscard]] std::uint32_t workers() const noexcept { return workers_; }
   [[nodiscard]] const Limits& limits() const noexcept { return limits_; }
+  // The most bytes an EncodeFn may write for an event of a topic of topic_len bytes (what
+  // one shared buffer holds after the hub's header and the topic); 0 before init().
+  [[nodiscard]] std::size_t max_event_size(std::size_t topic_len) const noexcept;
 
  private:
   struct Worker;
@@ -219,6 +222,7 @@ class Hub {
   Limits limits_;
   std::uint32_t workers_ = 0;
   std::uint32_t slots_ = 0;
+  std::uint32_t buffer_size_ = 0;  // Config::shared_buffer_size
   std::uint64_t seed_ = 0;
   EncodeFn encode_[kMaxFormats] = {};
   void* ctx_[kMaxFormats] = {};

@@ -28,6 +28,7 @@
 #include <weft/pubsub/hub.h>
 
 #include "load_common.h"
+#include "msg_bench.h"
 
 namespace {
 
@@ -153,7 +154,7 @@ int main(int argc, char** argv) {
   pubsub::Hub hub;
   pubsub::Limits limits;
   limits.max_subscriptions = cfg.max_connections;
-  limits.max_queued_bytes = 256 * 1024;
+  limits.max_queued_bytes = 260 * 1024;
   http::sse::Streams streams;
   http::sse::StreamLimits sl;
   sl.max_topics = 4;
@@ -187,8 +188,7 @@ int main(int argc, char** argv) {
   std::vector<platform::Service> services;
   services.push_back(server.service(addr.value()));
   if (auto r = rt.start(cfg, std::move(services)); !r) {
-    std::fprintf(stderr, "weft-http-bench-server: cannot start: %s\n",
-                 r.error().message().c_str());
+    std::fprintf(stderr, "weft-http-bench-server: cannot start: %s\n", r.error().message().c_str());
     return 1;
   }
   char where[128];

@@ -34,6 +34,7 @@ set_target_properties(weft-pubsub-bench PROPERTIES
 # weft-http-bench-server: weft::http::Server as the peers harness's http and sse candidate
 # (bench/run_http_compare.sh).
 add_executable(weft-http-bench-server ${CMAKE_CURRENT_LIST_DIR}/http_server.cc)
-target_link_libraries(weft-http-bench-server PRIVATE weft::http_server weft_internal_options)
+target_link_libraries(weft-http-bench-server PRIVATE weft::http_server weft::msg_server
+                      weft_internal_options)
 set_target_properties(weft-http-bench-server PROPERTIES
                       RUNTIME_OUTPUT_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR})

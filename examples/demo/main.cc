@@ -171,7 +171,7 @@ int main(int argc, char** argv) {
   // Pub/sub: one hub, two formats (binary EVENT frames, SSE), replay rings for SSE.
   pubsub::Hub hub;
   pubsub::Limits limits;
-  limits.max_queued_bytes = 256 * 1024;
+  limits.max_queued_bytes = 260 * 1024;  // above the streams' cap (256 KiB) plus a marker
   if (Result<void> r = hub.init(limits, cfg); !r) {
     std::fprintf(stderr, "weft-demo: pub/sub: %s\n", r.error().message().c_str());
     return 1;

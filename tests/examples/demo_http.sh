@@ -44,7 +44,7 @@ code=$(head -c 20000 /dev/zero | tr '\0' x | c -o /dev/null -w '%{http_code}' --
 [[ $code == 413 ]] || fail "20 KB publish: $code, want 413"
 
 # SSE with --no-buffer: a two-line publish arrives as two data: lines of one event.
-c -N --max-time 4 "$base/events/news" >"$tmp/sse" &
+c -N --max-time 4 "$base/events/news" >"$tmp/sse" 2>/dev/null &
 sse=$!
 sleep 0.5
 code=$(printf 'line one\nline two' | c -o /dev/null -w '%{http_code}' --data-binary @- \
@@ -59,13 +59,13 @@ ids=()
 for n in 1 2 3; do
   ids+=("$(c --data-binary "event $n" "$base/publish/resume" | sed -n 's/.*"id":"\([^"]*\)".*/\1/p')")
 done
-c -N --max-time 1 -H "Last-Event-ID: ${ids[0]}" "$base/events/resume" >"$tmp/resume" || true
+c -N --max-time 1 -H "Last-Event-ID: ${ids[0]}" "$base/events/resume" >"$tmp/resume" 2>/dev/null || true
 [[ "$(grep -c '^data: ' "$tmp/resume")" == 2 ]] || { cat "$tmp/resume"; fail "resume count"; }
 grep -q "^id: ${ids[1]}$" "$tmp/resume" && grep -q "^id: ${ids[2]}$" "$tmp/resume" ||
   { cat "$tmp/resume"; fail "resume ids"; }
 
 # weft-cli PUBLISH over the binary protocol reaches an SSE client.
-c -N --max-time 4 "$base/events/demo" >"$tmp/bridge" &
+c -N --max-time 4 "$base/events/demo" >"$tmp/bridge" 2>/dev/null &
 sse=$!
 sleep 0.5
 "$clidir/weft-cli" --addr "127.0.0.1:$rpc" publish demo "from the cli" >/dev/null ||
@@ -78,7 +78,7 @@ hdr=$(c -D - -o "$tmp/job" --data-binary '{"duration_ms": 600}' "$base/jobs")
 grep -q '^HTTP/1.1 202' <<<"$hdr" || fail "job create"
 loc=$(sed -n 's/^Location: \([^\r]*\)\r*$/\1/p' <<<"$hdr")
 [[ $loc == /jobs/* ]] || fail "Location: $loc"
-c -N --max-time 5 "$base$loc/events" >"$tmp/progress" &
+c -N --max-time 5 "$base$loc/events" >"$tmp/progress" 2>/dev/null &
 sse=$!
 start=$(date +%s%N)
 [[ "$(c "$base$loc?wait=10")" == *'"status":"done","progress":100'* ]] || fail "long poll"

@@ -115,6 +115,7 @@ TEST_P(HttpZeroAllocTest, SteadyStateServingAllocatesNothing) {
   sc.body_slots = 4;
   sc.assembly_slots = 4;
   sc.streams = &streams;
+  sc.max_requests_per_connection = 0;  // 20,000 requests per connection below
   sc.setup = [](Router& r, platform::Loop&) {
     EXPECT_TRUE(r.add(Method::get, "/plaintext", &plaintext, nullptr));
     EXPECT_TRUE(r.add(Method::post, "/echo", &echo, nullptr));
@@ -141,7 +142,8 @@ TEST_P(HttpZeroAllocTest, SteadyStateServingAllocatesNothing) {
       "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 3000\r\n\r\n" + body;
   const std::string chunked =
       "POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
-      "bb8\r\n" + body + "\r\n0\r\n\r\n";
+      "bb8\r\n" +
+      body + "\r\n0\r\n\r\n";
   const std::string missing = "GET /missing HTTP/1.1\r\nHost: a\r\n\r\n";
   const std::string farq = "GET /far HTTP/1.1\r\nHost: a\r\n\r\n";
   std::string batch;
@@ -206,6 +208,8 @@ TEST_P(HttpZeroAllocTest, SteadyStateServingAllocatesNothing) {
     }
     for (int i = 0; i < kConns; ++i) {
       if (!read_n(fds[i], buf.data(), total) || std::memcmp(buf.data(), "HTTP/1.1 200", 12) != 0) {
+        ADD_FAILURE() << "responses on connection " << i << ": "
+                      << std::string_view(buf.data(), 64);
         return false;
       }
     }
@@ -214,10 +218,12 @@ TEST_P(HttpZeroAllocTest, SteadyStateServingAllocatesNothing) {
     platform::Post p;
     p.fn = &publish_on;
     if (!rt.worker(0).inject(p)) {
+      ADD_FAILURE() << "inject";
       return false;
     }
     for (const int fd : subs) {
       if (!read_n(fd, buf.data(), event_size) || std::memcmp(buf.data(), "id: ", 4) != 0) {
+        ADD_FAILURE() << "event: " << std::string_view(buf.data(), event_size);
         return false;
       }
     }

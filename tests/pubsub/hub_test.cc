@@ -122,9 +122,9 @@ class PubSubTest : public ::testing::TestWithParam<BackendKind> {
     cfg.max_out_iov = 1024;
     return cfg;
   }
-  void start(const Config& cfg, const Limits& limits) {
+  void start(const Config& cfg, const Limits& limits, AdmitFn admit = nullptr) {
     ASSERT_TRUE(hub_.init(limits, cfg).ok());
-    auto f = hub_.add_format(&test::encode_line_event, nullptr);
+    auto f = hub_.add_format(&test::encode_line_event, nullptr, admit);
     auto alt = hub_.add_format(&test::encode_line_event, const_cast<char*>("ALT"));
     ASSERT_TRUE(f.ok() && alt.ok());
     env_ = {&hub_, *f, *alt};
@@ -257,6 +257,67 @@ TEST_P(PubSubTest, UnsubscribeAndCloseStopDeliveryAndSubscribeIsIdempotent) {
   EXPECT_EQ(hub_.total().dropped, 0u);
   EXPECT_EQ(b->cmd("STAT t"), "S 10 0");
   EXPECT_EQ(a->cmd("STAT t"), err(pubsub_errc::not_subscribed));
+}
+
+// The admit hook of the tests: an event whose payload starts with "skip<w>" is skipped for
+// subscribers on worker w; one starting with "mark" gets "MRK\n" queued before it.
+bool admit_by_payload(void*, platform::Conn& c, std::span<const std::byte> event) noexcept {
+  const std::string_view e(reinterpret_cast<const char*>(event.data()), event.size());
+  const std::size_t sp = e.find(' ', 4);  // "EVT <topic> <payload>\n"
+  const std::string_view payload = e.substr(sp + 1);
+  if (payload.starts_with("skip") && payload.size() > 4 &&
+      static_cast<std::uint32_t>(payload[4] - '0') == c.loop().index()) {
+    return false;
+  }
+  if (payload.starts_with("mark")) {
+    return c.send_copy(test::as_span("MRK\n")).ok();
+  }
+  return true;
+}
+
+TEST_P(PubSubTest, AFormatsAdmitHookSkipsSubscribersWithoutCountingDrops) {
+  start(config(4), {}, &admit_by_payload);
+  std::vector<std::unique_ptr<Client>> subs;
+  for (int i = 0; i < 8; ++i) {
+    subs.push_back(open());
+    ASSERT_EQ(subs.back()->cmd("SUB t"), "OK");
+  }
+  auto p = open();  // the 9th connection: on worker 0
+  ASSERT_EQ(p->worker, 0u);
+  publish(*p, "t", 0, 1, "");             // "0": everyone
+  ASSERT_EQ(p->cmd("PUB t skip1"), "K");  // not the two on worker 1
+  ASSERT_EQ(p->cmd("PUB t skip0"), "K");  // not the two on worker 0 (served at once)
+  ASSERT_EQ(p->cmd("PUB t mark"), "K");   // a marker first, then the event, for everyone
+  for (auto& s : subs) {
+    std::string l;
+    ASSERT_TRUE(s->line(l));
+    EXPECT_EQ(l, "EVT t 0");
+    for (const char* skip : {"skip1", "skip0"}) {
+      if (s->worker != static_cast<std::uint32_t>(skip[4] - '0')) {
+        ASSERT_TRUE(s->line(l));
+        EXPECT_EQ(l, std::string("EVT t ") + skip) << "worker " << s->worker;
+      }
+    }
+    ASSERT_TRUE(s->line(l));
+    EXPECT_EQ(l, "MRK") << "worker " << s->worker;
+    ASSERT_TRUE(s->line(l));
+    EXPECT_EQ(l, "EVT t mark");
+  }
+  ASSERT_TRUE(posts_settled());
+  ASSERT_TRUE(test::eventually([&] { return hub_.total().delivered == 8 * 4 - 4; }));
+  const HubStats t = hub_.total();
+  EXPECT_EQ(t.skipped, 4u);
+  EXPECT_EQ(t.dropped, 0u);
+  EXPECT_EQ(t.disconnected, 0u);
+  EXPECT_EQ(hub_.stats(1).skipped, 2u);
+  EXPECT_EQ(hub_.stats(0).skipped, 2u);
+  for (auto& s : subs) {
+    EXPECT_EQ(s->cmd("STAT t"), s->worker <= 1 ? "S 3 0" : "S 4 0") << "worker " << s->worker;
+  }
+  HubStats sum;
+  sum += hub_.stats(0);
+  sum += hub_.stats(1);
+  EXPECT_EQ(sum.skipped, 4u) << "operator+= sums skipped";
 }
 
 // A subscriber that reads on its own thread: events of topic until "END", checking that

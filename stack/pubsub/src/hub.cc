@@ -32,6 +32,7 @@ enum Stat : std::uint32_t {
   kDelivered,
   kDropped,
   kDisconnected,
+  kSkipped,
   kPostsSent,
   kPostsFailed,
   kPostsReceived,
@@ -40,10 +41,11 @@ enum Stat : std::uint32_t {
   kStats
 };
 constexpr std::uint64_t HubStats::*kFields[kStats] = {
-    &HubStats::published,      &HubStats::publish_failed, &HubStats::no_buffers,
-    &HubStats::encoded,        &HubStats::delivered,      &HubStats::dropped,
-    &HubStats::disconnected,   &HubStats::posts_sent,     &HubStats::posts_failed,
-    &HubStats::posts_received, &HubStats::subscriptions,  &HubStats::topics};
+    &HubStats::published,    &HubStats::publish_failed, &HubStats::no_buffers,
+    &HubStats::encoded,      &HubStats::delivered,      &HubStats::dropped,
+    &HubStats::disconnected, &HubStats::skipped,        &HubStats::posts_sent,
+    &HubStats::posts_failed, &HubStats::posts_received, &HubStats::subscriptions,
+    &HubStats::topics};
 // A field added to HubStats and not to the list fails here.
 static_assert(sizeof(HubStats) == kStats * sizeof(std::uint64_t));
 }  // namespace
@@ -126,6 +128,7 @@ Result<void> Hub::init(const Limits& limits, const platform::Config& cfg) noexce
   limits_ = limits;
   workers_ = cfg.workers;
   slots_ = cfg.slots();
+  buffer_size_ = cfg.shared_buffer_size;
   state_.reset(new (std::nothrow) Worker[workers_]);
   if (state_ == nullptr) {
     return fail_errno(ENOMEM);
@@ -153,7 +156,7 @@ Result<void> Hub::init(const Limits& limits, const platform::Config& cfg) noexce
   return {};
 }
 
-Result<Format> Hub::add_format(EncodeFn fn, void* ctx) noexcept {
+Result<Format> Hub::add_format(EncodeFn fn, void* ctx, AdmitFn admit) noexcept {
   if (fn == nullptr) {
     return fail(pubsub_errc::invalid_argument);
   }
@@ -162,6 +165,7 @@ Result<Format> Hub::add_format(EncodeFn fn, void* ctx) noexcept {
   }
   encode_[formats_] = fn;
   ctx_[formats_] = ctx;
+  admit_[formats_] = admit;
   return static_cast<Format>(formats_++);
 }
 
@@ -373,6 +377,7 @@ void Hub::serve(Worker& w, Loop& loop, const Event& e, Published* out) noexcept 
   }
   std::uint64_t delivered = 0;
   std::uint64_t dropped = 0;
+  std::uint64_t skipped = 0;
   for (std::uint32_t i = table.topic(t).head; i != detail::kNil;) {
     detail::Sub& s = table.sub(i);
     const std::uint32_t next = s.next;
@@ -391,6 +396,14 @@ void Hub::serve(Worker& w, Loop& loop, const Event& e, Published* out) noexcept 
       continue;
     }
     const std::span<const std::byte> bytes = e.bytes[s.format];
+    // The format's own policy first: a skip is neither a delivery nor a drop. The admit
+    // function may queue a marker on c, which the queued-bytes check below then counts.
+    if (const AdmitFn admit = admit_[s.format];
+        admit != nullptr && !admit(ctx_[s.format], *c, bytes)) {
+      ++skipped;
+      i = next;
+      continue;
+    }
     if (c->queued_bytes() + bytes.size() <= limits_.max_queued_bytes &&
         c->send_shared(ref, bytes).ok()) {
       ++s.delivered;
@@ -409,6 +422,7 @@ void Hub::serve(Worker& w, Loop& loop, const Event& e, Published* out) noexcept 
   }
   w.stat[kDelivered].add(delivered);
   w.stat[kDropped].add(dropped);
+  w.stat[kSkipped].add(skipped);
   if (out != nullptr) {
     out->delivered += static_cast<std::uint32_t>(delivered);
     out->dropped += static_cast<std::uint32_t>(dropped);
@@ -424,6 +438,11 @@ HubStats Hub::stats(std::uint32_t worker) const noexcept {
     s.*kFields[i] = state_[worker].stat[i].get();
   }
   return s;
+}
+
+std::size_t Hub::max_event_size(std::size_t topic_len) const noexcept {
+  const std::size_t off = event_offset(topic_len);
+  return buffer_size_ > off ? buffer_size_ - off : 0;
 }
 
 HubStats Hub::total() const noexcept {

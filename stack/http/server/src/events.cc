@@ -42,8 +42,9 @@ Result<void> Exchange::events(std::string_view topic) noexcept {
   hs.extra = {extra_, n_extra_};
   const std::string_view head = w.head(hs);
   const Result<void> sent =
-      head.empty() ? fail(platform_errc::no_buffers)
-                   : conn_->send_copy(std::as_bytes(std::span<const char>(head.data(), head.size())));
+      head.empty()
+          ? fail(platform_errc::no_buffers)
+          : conn_->send_copy(std::as_bytes(std::span<const char>(head.data(), head.size())));
   if (!sent) {
     h.state_ = HttpConn::State::closing;
     conn_->abort(sent.error());

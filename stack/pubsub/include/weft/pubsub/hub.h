@@ -40,6 +40,15 @@
 // publisher (posts_failed) and reported by publish() (Published::missed), not per subscription (the
 // publisher does not know them).
 //
+// Admission (a format's own policy): add_format may register an AdmitFn with the encoder. It
+// is called on the serving worker for every subscriber in that format, with the event's
+// encoded bytes, just before the queued-bytes check and send_shared. `false` skips that
+// subscriber for this event silently: not a delivery, not a drop (no slow-consumer count, no
+// disconnect_after progress), counted in HubStats::skipped only. The admit function may queue
+// bytes on the connection itself (a marker before the event: send_copy; they count in the
+// queued-bytes check that follows) or abort it (then return false). SSE uses it for exact
+// resume (skip events a replay already sent) and its own slow-consumer policy.
+//
 // Memory: init() allocates everything, per worker: the topic table, max_subscriptions
 // subscription nodes, a list head per connection slot, and the interest counters
 // (kMaxFormats x 4 x max_topics u32). After it nothing allocates: subscribe, publish,
@@ -102,6 +111,12 @@ using EncodeFn = std::size_t (*)(void* ctx, std::span<const std::byte> topic,
                                  std::span<std::byte> out) noexcept;
 using Format = std::uint8_t;
 
+// A format's admission check (see "Admission" above): true sends `event` (the encoded bytes
+// of this format) to c, false skips c for this event. Called on c's worker thread, inside
+// publish() or a post's fan-out, once per subscriber per event; must not call back into the
+// Hub (subscribe/unsubscribe/publish/closed) and must not block. ctx as given to add_format.
+using AdmitFn = bool (*)(void* ctx, platform::Conn& c, std::span<const std::byte> event) noexcept;
+
 // What one publish() did on its own worker, and whom it could not reach.
 struct Published {
   std::uint32_t delivered = 0;  // subscribers on this worker the event was queued for
@@ -120,6 +135,7 @@ struct HubStats {
   std::uint64_t delivered = 0;       // events queued on a subscriber's connection
   std::uint64_t dropped = 0;         // events dropped for a subscriber (slow consumer policy)
   std::uint64_t disconnected = 0;    // subscribers aborted after disconnect_after drops
+  std::uint64_t skipped = 0;         // events a format's AdmitFn refused for a subscriber
   std::uint64_t posts_sent = 0;      // events posted to other workers
   std::uint64_t posts_failed = 0;    // ... that could not be posted (ring full, stopped)
   std::uint64_t posts_received = 0;  // events received from other workers
@@ -151,8 +167,10 @@ class Hub {
   // max_queued_bytes < cfg.shared_buffer_size; the log names it), ENOMEM.
   [[nodiscard]] Result<void> init(const Limits& limits, const platform::Config& cfg) noexcept;
   // Registers an event format; its id names it in subscribe(). Before Runtime::start.
-  // Errors: format_limit (kMaxFormats), invalid_argument (fn null).
-  [[nodiscard]] Result<Format> add_format(EncodeFn fn, void* ctx) noexcept;
+  // `admit` (optional) is the format's admission check, called with the same ctx (see
+  // "Admission" in the header comment). Errors: format_limit (kMaxFormats), invalid_argument
+  // (fn null).
+  [[nodiscard]] Result<Format> add_format(EncodeFn fn, void* ctx, AdmitFn admit = nullptr) noexcept;
   // The worker's thread, before it serves (from the Service factory); again is harmless.
   // Errors: not_attached (init() did not succeed), invalid_argument (loop index beyond
   // cfg.workers, more connection slots than cfg.slots(), or a loop without shared buffers).
@@ -186,6 +204,9 @@ class Hub {
   [[nodiscard]] HubStats total() const noexcept;
   [[nodiscard]] std::uint32_t workers() const noexcept { return workers_; }
   [[nodiscard]] const Limits& limits() const noexcept { return limits_; }
+  // The most bytes an EncodeFn may write for an event of a topic of topic_len bytes (what
+  // one shared buffer holds after the hub's header and the topic); 0 before init().
+  [[nodiscard]] std::size_t max_event_size(std::size_t topic_len) const noexcept;
 
  private:
   struct Worker;
@@ -201,9 +222,11 @@ class Hub {
   Limits limits_;
   std::uint32_t workers_ = 0;
   std::uint32_t slots_ = 0;
+  std::uint32_t buffer_size_ = 0;  // Config::shared_buffer_size
   std::uint64_t seed_ = 0;
   EncodeFn encode_[kMaxFormats] = {};
   void* ctx_[kMaxFormats] = {};
+  AdmitFn admit_[kMaxFormats] = {};
   std::uint32_t formats_ = 0;
   std::unique_ptr<Worker[]> state_;
 };

@@ -33,7 +33,7 @@ SYSROOTS="${WEFT_SYSROOTS_DIR:-$ROOT/.sysroots}"
 export DEBIAN_FRONTEND=noninteractive
 
 HOST_PKGS=(
-  build-essential g++ clang lld cmake ninja-build pkg-config file ccache git python3
+  build-essential g++ clang lld cmake ninja-build pkg-config file ccache git python3 curl
   ca-certificates
   liburing-dev libprotobuf-dev protobuf-compiler libgtest-dev libgmock-dev libbenchmark-dev
   libboost-dev clang-format clang-tidy libclang-rt-14-dev

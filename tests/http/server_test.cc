@@ -33,6 +33,11 @@ void job(void*, Exchange& ex) noexcept {
   (void)ex.respond(200, "text/plain", s);
 }
 
+void chunks(void*, Exchange& ex) noexcept {
+  const std::string_view pieces[] = {"Hello, ", "", "chunked ", "World!"};
+  (void)ex.respond_chunked(200, "text/plain", pieces);
+}
+
 // Deferred responses: answered from a timer on the same worker, or from another worker.
 struct Later {
   platform::TimerNode timer;
@@ -82,6 +87,7 @@ http::ServerConfig routes(http::ServerConfig sc) {
     ASSERT_TRUE(r.add(Method::delete_, "/jobs/{id}", &job, nullptr));
     ASSERT_TRUE(r.add(Method::get, "/later/{ms}", &later, nullptr));
     ASSERT_TRUE(r.add(Method::get, "/far", &far, nullptr));
+    ASSERT_TRUE(r.add(Method::get, "/chunks", &chunks, nullptr));
   };
   return sc;
 }
@@ -142,6 +148,30 @@ TEST_P(HttpServer, BodiesByLengthAndChunkedAtEverySplit) {
       EXPECT_EQ(r->body, body) << "split " << split;
     }
   }
+}
+
+TEST_P(HttpServer, ChunkedResponsesAndTheirHttp10Form) {
+  start(routes(server_config()));
+  auto c = client();
+  ASSERT_TRUE(
+      c->send("GET /chunks HTTP/1.1\r\nHost: a\r\n\r\n"
+              "GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n"));
+  ASSERT_TRUE(c->read_until("0\r\n\r\n"));
+  const std::string wire = c->buffered().substr(0, c->buffered().find("0\r\n\r\n") + 5);
+  c->buffered().erase(0, wire.size());
+  EXPECT_NE(wire.find("Transfer-Encoding: chunked\r\n"), std::string::npos) << wire;
+  EXPECT_EQ(wire.find("Content-Length"), std::string::npos) << wire;
+  EXPECT_NE(wire.find("\r\n\r\n7\r\nHello, \r\n8\r\nchunked \r\n6\r\nWorld!\r\n0\r\n\r\n"),
+            std::string::npos)
+      << wire;
+  auto next = c->read();  // keep-alive: the next response follows the last chunk
+  ASSERT_TRUE(next.has_value());
+  EXPECT_EQ(next->body, "Hello, World!");
+  // HTTP/1.0: no chunked coding; the body ends at the close.
+  auto old = once("GET /chunks HTTP/1.0\r\n\r\n");
+  ASSERT_TRUE(old.has_value());
+  EXPECT_FALSE(old->header("Transfer-Encoding").has_value());
+  EXPECT_EQ(old->body, "Hello, chunked World!");
 }
 
 TEST_P(HttpServer, ExpectContinueGets100BeforeTheBody) {

@@ -316,6 +316,10 @@ std::string_view write_head(const ServerConfig& cfg, const HeadSpec& h,
   }
   if (h.stream) {
     w.put("Cache-Control: no-cache\r\n");
+  } else if (h.chunked) {
+    w.put("Transfer-Encoding: chunked\r\n");
+  } else if (h.no_length) {
+    // close-delimited
   } else if (h.status >= 200 && h.status != 204 && h.status != 304) {
     w.put("Content-Length: ");
     w.num(h.length);
@@ -816,6 +820,69 @@ Result<void> Exchange::respond(std::uint16_t status, std::string_view content_ty
 Result<void> Exchange::respond_static(std::uint16_t status, std::string_view content_type,
                                       std::string_view body) noexcept {
   return send(status, content_type, body, true);
+}
+
+Result<void> Exchange::respond_chunked(std::uint16_t status, std::string_view content_type,
+                                       std::span<const std::string_view> pieces) noexcept {
+  if (answered_) {
+    return fail(http_errc::gone);
+  }
+  if (!clean(content_type)) {
+    return fail(http_errc::bad_header);
+  }
+  answered_ = true;
+  HttpWorker& w = *h_->w_;
+  const bool http10 = req_->version == Version::http10;
+  if (http10) {
+    h_->close_after_ = true;  // close-delimited
+  }
+  HeadSpec hs;
+  hs.status = status;
+  hs.content_type = content_type;
+  hs.after = h_->close_after_ ? After::close : After::keep;
+  hs.http10 = http10;
+  hs.chunked = !http10;
+  hs.no_length = http10;
+  hs.cors = w.cors_index(*req_);
+  hs.extra = {extra_, n_extra_};
+  const std::string_view head = w.head(hs);
+  if (head.empty()) {
+    conn_->abort(make_error_code(platform_errc::no_buffers));
+    return fail(platform_errc::no_buffers);
+  }
+  Result<void> r = conn_->send_copy(bytes_of(head));
+  std::uint64_t out = head.size();
+  const bool body = req_->method != Method::head;
+  for (const std::string_view p : pieces) {
+    if (!r || !body || p.empty()) {
+      continue;
+    }
+    if (http10) {
+      r = conn_->send_copy(bytes_of(p));
+      out += p.size();
+      continue;
+    }
+    char size_line[24];
+    const int n = std::snprintf(size_line, sizeof size_line, "%zx\r\n", p.size());
+    r = conn_->send_copy(bytes_of({size_line, static_cast<std::size_t>(n)}), bytes_of(p));
+    if (r) {
+      r = conn_->send_static(bytes_of("\r\n"));
+    }
+    out += static_cast<std::size_t>(n) + p.size() + 2;
+  }
+  if (r && body && !http10) {
+    r = conn_->send_static(bytes_of("0\r\n\r\n"));
+    out += 5;
+  }
+  if (!r) {
+    h_->state_ = HttpConn::State::closing;
+    conn_->abort(r.error());
+    return r;
+  }
+  HttpCounters& k = w.counters();
+  k.count_status(status);
+  k.bytes_out.add(out);
+  return h_->after_response(*conn_);
 }
 
 Deferred Exchange::defer() noexcept {

@@ -33,8 +33,10 @@ struct HeadSpec {
   std::uint64_t length = 0;  // Content-Length (not sent for 1xx, 204, 304, streams)
   After after = After::keep;
   bool http10 = false;
-  bool stream = false;  // an event stream: no length, no-cache, ends at close
-  int cors = -1;        // ServerConfig::cors_origins index to allow, or -1
+  bool stream = false;     // an event stream: no length, no-cache, ends at close
+  bool chunked = false;    // Transfer-Encoding: chunked instead of Content-Length
+  bool no_length = false;  // neither: the body ends when the connection closes
+  int cors = -1;           // ServerConfig::cors_origins index to allow, or -1
   std::span<const ResponseHeader> extra;
 };
 

@@ -179,6 +179,11 @@ class Exchange {
   // The same, body sent by reference: it must have static storage duration.
   Result<void> respond_static(std::uint16_t status, std::string_view content_type,
                               std::string_view body) noexcept;
+  // The response with a chunked body (Transfer-Encoding: chunked), one chunk per non-empty
+  // piece, then the last chunk; to an HTTP/1.0 client the pieces are sent close-delimited
+  // (1.0 has no chunked coding) and the connection is closed after them.
+  Result<void> respond_chunked(std::uint16_t status, std::string_view content_type,
+                               std::span<const std::string_view> pieces) noexcept;
   // Keeps the request open past the handler: answer with http::respond(loop, d, ...).
   // While deferred, the connection's idle timeout is off.
   [[nodiscard]] Deferred defer() noexcept;

@@ -30,9 +30,12 @@
 // hook. Caveats: (1) publishers of one topic on several workers reach a worker through
 // different post rings, so live events may arrive out of seq order there (the hub orders
 // events per publishing worker only); publish a topic from one worker for strict order.
-// (2) Events fanned out by the hub but dropped by the hub itself (its own max_queued_bytes,
-// Config::max_out_iov, no_buffers, a full post ring) are not known here: no marker. Keep the
-// hub's max_queued_bytes above this store's (attach_hub checks and logs).
+// (2) Events the hub itself drops or cannot post (its own max_queued_bytes, a full
+// Config::max_out_iov segment queue, no_buffers, a full post ring: more than 256 events
+// published from one worker in one loop iteration) are not known here: no marker, and the
+// client sees a jump in seq. Keep the hub's max_queued_bytes above this store's (attach_hub
+// logs otherwise; the admit hook uses the lower of the two) and Config::max_out_iov above
+// max_queued_bytes / the smallest event, so that the SSE policy is the one that applies.
 //
 // Slow consumers (per Subscriber, in the admit hook): an event that would take the
 // connection's queued output above the cap is not sent. SlowPolicy::drop counts it and, with

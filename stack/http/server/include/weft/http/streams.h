@@ -72,8 +72,8 @@ struct StreamLimits {
   // Longest topic name (1..255). Longer or empty -> invalid_topic.
   std::uint32_t max_topic_len = 255;
   // A subscriber's queued output (Conn::queued_bytes plus the event) above which an event is
-  // refused under its SlowPolicy (a Subscriber may lower it). Also capped by the hub's own
-  // Limits::max_queued_bytes less a marker's size.
+  // refused under its SlowPolicy (Subscriber::max_queued_bytes overrides it). Always capped
+  // by the hub's own Limits::max_queued_bytes less a marker's size.
   std::uint32_t max_queued_bytes = 256 * 1024;
 };
 

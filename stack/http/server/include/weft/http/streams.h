@@ -37,6 +37,12 @@
 // logs otherwise; the admit hook uses the lower of the two) and Config::max_out_iov above
 // max_queued_bytes / the smallest event, so that the SSE policy is the one that applies.
 //
+// Events published with Hub::publish directly (not through Streams: the binary protocol's
+// PUBLISH) reach the SSE encoder, which records them itself (id assigned, no event type, the
+// payload as data) — but the hub calls an encoder only when the topic has a subscriber in
+// that format somewhere, so such events are recorded only while an SSE subscriber of the
+// topic exists, and a subscribe racing one of them may miss it live (not the replay later).
+//
 // Slow consumers (per Subscriber, in the admit hook): an event that would take the
 // connection's queued output above the cap is not sent. SlowPolicy::drop counts it and, with
 // the next event that fits, first sends a marker event

@@ -26,6 +26,16 @@ rpc=$(sed -n 's|.*rpc         127.0.0.1:\([0-9]*\) .*|\1|p' "$tmp/log")
 [[ -n $port && -n $rpc ]] || fail "weft-demo did not start"
 base=http://127.0.0.1:$port
 c() { curl -sS --max-time 10 "$@"; }
+# Waits (10 s at most) until the server has opened N event streams since it started: a
+# publish made after that reaches the newest subscriber (no sleeping on a busy machine).
+wait_streams() {
+  for _ in $(seq 200); do
+    n=$(c "$base/metrics" | sed -n 's/^weft_sse_streams_total \([0-9]*\)$/\1/p')
+    [[ -n $n && $n -ge $1 ]] && return 0
+    sleep 0.05
+  done
+  fail "event stream $1 was not opened"
+}
 
 # Plaintext, and keep-alive: curl reuses the connection for the second URL.
 [[ "$(c "$base/plaintext")" == "Hello, World!" ]] || fail plaintext
@@ -46,7 +56,7 @@ code=$(head -c 20000 /dev/zero | tr '\0' x | c -o /dev/null -w '%{http_code}' --
 # SSE with --no-buffer: a two-line publish arrives as two data: lines of one event.
 c -N --max-time 4 "$base/events/news" >"$tmp/sse" 2>/dev/null &
 sse=$!
-sleep 0.5
+wait_streams 1
 code=$(printf 'line one\nline two' | c -o /dev/null -w '%{http_code}' --data-binary @- \
   "$base/publish/news")
 [[ $code == 202 ]] || fail "publish: $code"
@@ -67,7 +77,7 @@ grep -q "^id: ${ids[1]}$" "$tmp/resume" && grep -q "^id: ${ids[2]}$" "$tmp/resum
 # weft-cli PUBLISH over the binary protocol reaches an SSE client.
 c -N --max-time 4 "$base/events/demo" >"$tmp/bridge" 2>/dev/null &
 sse=$!
-sleep 0.5
+wait_streams 3
 "$clidir/weft-cli" --addr "127.0.0.1:$rpc" publish demo "from the cli" >/dev/null ||
   fail "weft-cli publish"
 wait "$sse" || true
@@ -80,6 +90,7 @@ loc=$(sed -n 's/^Location: \([^\r]*\)\r*$/\1/p' <<<"$hdr")
 [[ $loc == /jobs/* ]] || fail "Location: $loc"
 c -N --max-time 5 "$base$loc/events" >"$tmp/progress" 2>/dev/null &
 sse=$!
+wait_streams 4
 start=$(date +%s%N)
 [[ "$(c "$base$loc?wait=10")" == *'"status":"done","progress":100'* ]] || fail "long poll"
 ms=$(( ($(date +%s%N) - start) / 1000000 ))

@@ -30,9 +30,18 @@
 // hook. Caveats: (1) publishers of one topic on several workers reach a worker through
 // different post rings, so live events may arrive out of seq order there (the hub orders
 // events per publishing worker only); publish a topic from one worker for strict order.
-// (2) Events fanned out by the hub but dropped by the hub itself (its own max_queued_bytes,
-// Config::max_out_iov, no_buffers, a full post ring) are not known here: no marker. Keep the
-// hub's max_queued_bytes above this store's (attach_hub checks and logs).
+// (2) Events the hub itself drops or cannot post (its own max_queued_bytes, a full
+// Config::max_out_iov segment queue, no_buffers, a full post ring: more than 256 events
+// published from one worker in one loop iteration) are not known here: no marker, and the
+// client sees a jump in seq. Keep the hub's max_queued_bytes above this store's (attach_hub
+// logs otherwise; the admit hook uses the lower of the two) and Config::max_out_iov above
+// max_queued_bytes / the smallest event, so that the SSE policy is the one that applies.
+//
+// Events published with Hub::publish directly (not through Streams: the binary protocol's
+// PUBLISH) reach the SSE encoder, which records them itself (id assigned, no event type, the
+// payload as data) — but the hub calls an encoder only when the topic has a subscriber in
+// that format somewhere, so such events are recorded only while an SSE subscriber of the
+// topic exists, and a subscribe racing one of them may miss it live (not the replay later).
 //
 // Slow consumers (per Subscriber, in the admit hook): an event that would take the
 // connection's queued output above the cap is not sent. SlowPolicy::drop counts it and, with
@@ -69,8 +78,8 @@ struct StreamLimits {
   // Longest topic name (1..255). Longer or empty -> invalid_topic.
   std::uint32_t max_topic_len = 255;
   // A subscriber's queued output (Conn::queued_bytes plus the event) above which an event is
-  // refused under its SlowPolicy (a Subscriber may lower it). Also capped by the hub's own
-  // Limits::max_queued_bytes less a marker's size.
+  // refused under its SlowPolicy (Subscriber::max_queued_bytes overrides it). Always capped
+  // by the hub's own Limits::max_queued_bytes less a marker's size.
   std::uint32_t max_queued_bytes = 256 * 1024;
 };
 

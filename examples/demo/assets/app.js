@@ -171,7 +171,7 @@
     setText('#allocs', fmtInt(m.allocations_after_warmup));
     $('#allocs-card').dataset.zero = String(m.allocations_after_warmup === 0);
     $('#allocs-total').textContent = typeof m.allocations_since_start === 'number'
-      ? ` · ${fmtInt(m.allocations_since_start)} during start-up` : '';
+      ? ` · ${fmtInt(m.allocations_since_start)} since start` : '';
 
     const badge = $('#backend');
     badge.dataset.backend = m.backend || '';
@@ -207,21 +207,27 @@
       row.dataset.index = w.index;
       row.dataset.cpu = w.cpu;
       row.children[0].innerHTML = '';
-      row.children[0].append(el('b', '', `worker ${w.index}`), document.createTextNode(` cpu ${w.cpu ?? '–'}`));
+      row.children[0].append(el('b', '', `worker ${w.index}`), document.createTextNode(` · cpu ${w.cpu ?? '–'}`));
       row.children[1].firstChild.style.width = `${Math.max(0.5, (100 * (w.requests_per_s || 0)) / max)}%`;
       row.children[2].replaceChildren(document.createTextNode(`${fmtRate(w.requests_per_s)}/s`), el('small', '', `${fmtInt(w.connections)} conn`));
     });
   }
 
   // ---- charts (hand-written canvas) ------------------------------------------------------------
-  function niceMax(v) {
-    if (v <= 0) return 1;
-    const p = 10 ** Math.floor(Math.log10(v));
-    for (const f of [1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10]) if (v <= f * p) return f * p;
-    return 10 * p;
+  // A maximum of 4 equal steps of 1, 2 or 5 times a power of ten (integers only for counts).
+  function niceMax(v, integer) {
+    const raw = Math.max(v, integer ? 4 : 1) / 4;
+    const p = 10 ** Math.floor(Math.log10(raw));
+    for (const f of [1, 2, 2.5, 5, 10]) {
+      const step = f * p;
+      if (integer && !Number.isInteger(step)) continue;
+      if (step >= raw) return 4 * step;
+    }
+    return 40 * p;
   }
+  const fmtAxis = (v) => (v >= 1000 ? `${+(v / 1000).toFixed(1)}k` : `${+v.toFixed(1)}`);
 
-  function drawChart(canvas, key, color, fmt) {
+  function drawChart(canvas, key, color, fmt, integer) {
     const dpr = window.devicePixelRatio || 1;
     const w = canvas.clientWidth, h = canvas.clientHeight;
     if (!w || !h) return;
@@ -236,7 +242,7 @@
     const pw = w - left - right, ph = h - top - bottom;
     const now = history.length ? history[history.length - 1].t : Date.now();
     const pts = history.filter((p) => p.t >= now - HISTORY_MS && typeof p[key] === 'number');
-    const max = niceMax(Math.max(0, ...pts.map((p) => p[key])) * 1.1);
+    const max = niceMax(Math.max(0, ...pts.map((p) => p[key])) * 1.08, integer);
     const x = (t) => left + pw * (1 - (now - t) / HISTORY_MS);
     const y = (v) => top + ph * (1 - v / max);
 
@@ -249,7 +255,7 @@
       const v = (max * i) / 4, yy = Math.round(y(v)) + 0.5;
       ctx.strokeStyle = i === 0 ? '#2c3e50' : 'rgba(34,49,64,0.7)';
       ctx.beginPath(); ctx.moveTo(left, yy); ctx.lineTo(w - right, yy); ctx.stroke();
-      ctx.fillText(fmt(v), left - 6, yy);
+      ctx.fillText(fmtAxis(v), left - 6, yy);
     }
     ctx.textAlign = 'center';
     ctx.textBaseline = 'top';
@@ -283,8 +289,8 @@
   }
 
   function drawCharts() {
-    drawChart($('#chart-rps'), 'rps', '#4fd1c5', fmtRate);
-    drawChart($('#chart-conn'), 'conn', '#7aa2ff', fmtInt);
+    drawChart($('#chart-rps'), 'rps', '#4fd1c5', fmtRate, false);
+    drawChart($('#chart-conn'), 'conn', '#7aa2ff', fmtInt, true);
   }
   window.addEventListener('resize', drawCharts);
 

@@ -125,7 +125,9 @@ class Server:
                     pass
                 time.sleep(0.1)
             if time.monotonic() >= deadline:
-                raise Failure("server did not answer GET / with 200 within %.0f s:\n%s" % (timeout, self.tail()))
+                exited = self.proc.poll()
+                raise Failure("server did not answer GET / with 200 within %.0f s%s" % (
+                    timeout, "" if exited is None else " (it exited with status %d)" % exited))
             time.sleep(0.3)
 
     def stop(self):

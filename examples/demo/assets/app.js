@@ -378,6 +378,17 @@
     const all = VIEWS.map(([k]) => job[k].status);
     job.status = all.every((s) => s === 'done') ? 'done' : all.some((s) => s === 'error') ? 'failed' : 'running';
     card.dataset.status = job.status;
+    updateJobButton();
+  }
+
+  // One job at a time: a browser opens at most 6 HTTP/1.1 connections to a host; the page's two
+  // topic streams plus a job's stream, long poll and short polls leave no room for a second job
+  // (its short polls would wait for a free connection and the comparison would be unfair).
+  function updateJobButton() {
+    const busy = Object.values(state.jobs).some((j) => j.status === 'running');
+    const button = $('#job-submit');
+    button.disabled = busy;
+    button.title = busy ? 'one job at a time: the browser allows 6 connections to this server' : '';
   }
 
   function followSse(job, card) {
@@ -445,6 +456,7 @@
     const job = { id: String(id), duration_ms: durationMs, status: 'running', location: r.headers.get('Location') };
     state.jobs[job.id] = job;
     const card = jobCard(job);
+    updateJobButton();
     followSse(job, card);
     followPoll(job, card);
     followLongPoll(job, card);

@@ -14,6 +14,7 @@ default run, and as a reference for the API the dashboard expects:
   GET  /jobs/{id}[?wait=N]  {"id","status":"running"|"done","progress":0..100}; wait long-polls
   GET  /jobs/{id}/events    SSE, events named `progress` with the same JSON, closed when done
   GET  /plaintext, POST /echo
+  POST /mock/drop?hold_ms=N closes the topic streams and refuses new ones for N ms (tests only)
 
 Topic `metrics` gets an event named `metrics` every second (numbers partly synthetic).
 
@@ -30,6 +31,7 @@ import os
 import queue
 import random
 import re
+import socket
 import sys
 import threading
 import time
@@ -110,6 +112,31 @@ class Broker:
     def subscriber_count(self):
         with self.lock:
             return sum(len(t.subscribers) for t in self.topics.values())
+
+
+class Blips:
+    """POST /mock/drop?hold_ms=N: a network blip for tests. Closes every topic stream and, for
+    hold_ms, closes new ones before answering (EventSource retries with Last-Event-ID)."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.hold_until = 0.0
+        self.sockets = set()
+
+    def drop(self, hold_ms):
+        with self.lock:
+            self.hold_until = time.monotonic() + hold_ms / 1000.0
+            sockets = list(self.sockets)
+        for s in sockets:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        return len(sockets)
+
+    def holding(self):
+        with self.lock:
+            return time.monotonic() < self.hold_until
 
 
 class Jobs:
@@ -193,7 +220,7 @@ def metrics_loop(broker, jobs, stats, args):
         broker.publish("metrics", json.dumps(doc, separators=(",", ":")), event="metrics")
 
 
-def make_handler(broker, jobs, stats, args):
+def make_handler(broker, jobs, stats, blips, args):
     assets = os.path.abspath(args.assets)
 
     class Handler(BaseHTTPRequestHandler):
@@ -274,6 +301,10 @@ def make_handler(broker, jobs, stats, args):
                     return self.send(400, "bad job\n")
                 job_id = jobs.create(duration)
                 return self.send_json(202, {"id": job_id}, [("Location", "/jobs/" + job_id)])
+            if path == "/mock/drop":
+                query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+                dropped = blips.drop(int((query.get("hold_ms") or ["0"])[0]))
+                return self.send_json(200, {"dropped": dropped})
             if path == "/echo":
                 return self.send(200, body, self.headers.get("Content-Type", "application/octet-stream"))
             self.send(404, "not found\n")
@@ -317,7 +348,12 @@ def make_handler(broker, jobs, stats, args):
             self.wfile.flush()
 
         def sse_topic(self, topic):
+            if blips.holding():
+                self.close_connection = True  # no answer at all: a network error to the client
+                return
             q, backlog, gap = broker.subscribe(topic, self.headers.get("Last-Event-ID"))
+            with blips.lock:
+                blips.sockets.add(self.connection)
             try:
                 self.sse_start()
                 if gap:
@@ -336,6 +372,8 @@ def make_handler(broker, jobs, stats, args):
                 pass
             finally:
                 broker.unsubscribe(topic, q)
+                with blips.lock:
+                    blips.sockets.discard(self.connection)
 
         def job_events(self, job_id):
             state = jobs.state(job_id)
@@ -375,7 +413,7 @@ def main():
     broker, jobs, stats = Broker(args.ring), Jobs(), Stats(args.workers)
     ThreadingHTTPServer.daemon_threads = True
     ThreadingHTTPServer.allow_reuse_address = True
-    server = ThreadingHTTPServer(("127.0.0.1", args.port), make_handler(broker, jobs, stats, args))
+    server = ThreadingHTTPServer(("127.0.0.1", args.port), make_handler(broker, jobs, stats, Blips(), args))
     threading.Thread(target=metrics_loop, args=(broker, jobs, stats, args), daemon=True).start()
     print("serving on 127.0.0.1:%d (instance %s)" % (server.server_address[1], broker.instance), flush=True)
     try:

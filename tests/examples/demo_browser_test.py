@@ -24,11 +24,12 @@ A screenshot (PNG) is saved to --screenshot, also when a step fails. Every wait 
 Exit status: 0 passed, 1 failed, 77 no Chromium found (ctest's SKIP_RETURN_CODE).
 
   demo_browser_test.py                                  # against tests/examples/demo_mock.py
-  demo_browser_test.py --server-cmd "build/release/examples/demo/weft-demo --port {port}" \\
+  demo_browser_test.py --server-cmd "build/release/examples/demo/weft-demo --port {port} --msg-port {msg_port}" \\
       --cli-cmd "build/release/examples/rpc/weft-cli --addr 127.0.0.1:{msg_port} publish demo {text}"
 
-{port} is the HTTP port chosen by the test; {text} is the event data (one argument); further
-{name} placeholders can be given values with --var name=value.
+{port} is the HTTP port chosen by the test, {msg_port} a second free port (for the binary
+protocol's listener, if weft-demo takes a flag for it; the ctest entry passes --port alone), {text} the event data (one argument); further {name} placeholders can be
+given values with --var name=value.
 """
 
 import argparse
@@ -351,7 +352,7 @@ def wait_event(page, text, timeout):
 
 def run(args, workdir):
     port = args.port or free_port()
-    variables = {"port": port}
+    variables = {"port": port, "msg_port": free_port()}
     for kv in args.var:
         k, _, v = kv.partition("=")
         variables[k] = v

@@ -1,4 +1,5 @@
-// The dashboard's files, compiled into weft-demo (generated from examples/demo/assets).
+// The dashboard's static files, compiled into weft-demo by weft_embed_assets()
+// (cmake/WeftEmbed.cmake generates the definitions from examples/demo/assets/).
 #pragma once
 
 #include <cstddef>
@@ -7,9 +8,9 @@
 namespace weft::examples {
 
 struct Asset {
-  std::string_view path;          // "/" for index.html, "/app.js", ...
-  std::string_view content_type;  // from the extension
-  std::string_view body;          // the file's bytes
+  std::string_view path;          // "/" for index.html, else "/app.js", "/style.css", ...
+  std::string_view content_type;  // from the extension, e.g. "text/html; charset=utf-8"
+  std::string_view body;          // the file's exact bytes
 };
 
 extern const Asset kAssets[];

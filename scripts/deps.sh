@@ -6,7 +6,9 @@
 #   scripts/deps.sh cross           cross compilers + qemu-user, then the arm64 and armhf sysroots
 #   scripts/deps.sh sysroot ARCH..  (re)build only the given sysroots (Debian arch names: arm64,
 #                                   armhf, amd64)
-#   scripts/deps.sh all             host + cross
+#   scripts/deps.sh browser         headless Chromium for the dashboard's browser test
+#                                   (tests/examples/demo_browser_test.py); `weft test` installs it
+#   scripts/deps.sh all             host + browser + cross
 #   scripts/deps.sh bench           optional benchmark peers: gRPC C++ (bench/run_grpc_compare.sh),
 #                                   llhttp and http_parser (weft_http_bench); not part of host or
 #                                   all: CI builds without them
@@ -39,6 +41,7 @@ HOST_PKGS=(
   libboost-dev clang-format clang-tidy libclang-rt-14-dev
 )
 CROSS_PKGS=(g++-aarch64-linux-gnu g++-arm-linux-gnueabihf qemu-user)
+BROWSER_PKGS=(chromium)
 # Optional, for benchmarks only: never installed by host/all.
 #   libgrpc++-dev protobuf-compiler-grpc   the gRPC peer (bench/grpc/, WEFT_BENCH_GRPC)
 #   node-llhttp         llhttp's C sources in /usr/share/llhttp (weft_http_bench)
@@ -230,7 +233,8 @@ shift
 case "$cmd" in
   host) do_host ;;
   cross) do_cross ;;
-  all) do_host; do_cross ;;
+  all) do_host; apt_install "${BROWSER_PKGS[@]}"; do_cross ;;
+  browser) apt_install "${BROWSER_PKGS[@]}" ;;
   bench) apt_install "${BENCH_PKGS[@]}" ;;
   sysroot)
     [[ $# -ge 1 ]] || usage 2

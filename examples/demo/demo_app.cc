@@ -87,6 +87,7 @@ struct DemoApp::Waiter {
   platform::TimerNode timer;
   http::Deferred d;
   std::uint64_t job = 0;
+  std::uint64_t until_ms = 0;  // CLOCK_MONOTONIC: the end of the wait
   DemoApp::Worker* w = nullptr;
   Waiter* next_free = nullptr;
 };
@@ -204,6 +205,7 @@ struct DemoRoutes {
       w.free = wt->next_free;
       wt->d = ex.defer();
       wt->job = j.id;
+      wt->until_ms = now + std::min<std::uint64_t>(wait_s, a.opt_.max_wait_s) * 1000;
       const std::uint64_t left =
           std::min(end - now, std::min<std::uint64_t>(wait_s, a.opt_.max_wait_s) * 1000);
       ex.loop().timers().schedule(wt->timer, ex.loop().now_ms() + left);
@@ -316,8 +318,15 @@ void DemoApp::on_waiter(platform::TimerNode* n) noexcept {
   DemoApp& a = *w.app;
   Job j;
   std::size_t len = 0;
+  const std::uint64_t now = now_ms();
+  if (a.find_job(wt->job, j) && now < j.start_ms + j.duration_ms && now < wt->until_ms) {
+    // The loop's timers may fire a little early against this clock: wait the rest.
+    const std::uint64_t left = std::min(j.start_ms + j.duration_ms, wt->until_ms) - now;
+    w.loop->timers().schedule(wt->timer, w.loop->now_ms() + std::max<std::uint64_t>(left, 1));
+    return;
+  }
   if (a.find_job(wt->job, j)) {
-    len = a.job_json(j, now_ms(), w.json);
+    len = a.job_json(j, now, w.json);
     (void)http::respond(*w.loop, wt->d, 200, "application/json", {w.json, len});
   } else {
     (void)http::respond(*w.loop, wt->d, 404, "application/json", "{\"error\":\"no such job\"}");

@@ -262,9 +262,9 @@ int main(int argc, char** argv) {
       "/publish/demo /jobs /metrics)\n",
       host.c_str(), hp);
   std::printf(
-      "weft-demo: rpc         %s:%u  (try: weft-cli --port %u put wifi.ssid lab; "
-      "weft-cli --port %u publish demo hello)\n",
-      host.c_str(), rp, rp, rp);
+      "weft-demo: rpc         %s:%u  (try: weft-cli --addr %s:%u put wifi.ssid lab; "
+      "weft-cli --addr %s:%u publish demo hello)\n",
+      host.c_str(), rp, host.c_str(), rp, host.c_str(), rp);
   std::printf("weft-demo: backend     %s%s%s\n", uring ? "io_uring" : "epoll",
               dopt.backend_reason.empty() ? "" : " — ", dopt.backend_reason.c_str());
   std::printf("weft-demo: workers     %u%s%s\n", cfg.workers,

@@ -5,8 +5,11 @@
 // Run `weft-cli --help` for the commands. Exit codes (for scripts):
 //   0 ok   1 the server answered with an ERROR   2 usage   3 cannot connect / connection lost
 //   4 timed out
+#include <unistd.h>
+
 #include <cerrno>
 #include <cinttypes>
+
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -54,6 +57,11 @@ constexpr const char* kHelp =
     "  subscribe TOPIC       print the events of TOPIC as they arrive\n"
     "  ping                  measure the round trip\n"
     "\n"
+    "weft-demo:\n"
+    "  top                   a live view of a running weft-demo (its \"metrics\" topic):\n"
+    "                        requests/s, connections, streams, allocations, per worker;\n"
+    "                        a full-screen view on a terminal, one line per second otherwise\n"
+    "\n"
     "Options:\n"
     "  --addr HOST:PORT      server address (default 127.0.0.1:7100)\n"
     "  --unix PATH           connect to a Unix socket instead\n"
@@ -73,7 +81,8 @@ constexpr const char* kHelp =
     "Examples:\n"
     "  weft-cli put wifi.ssid lab && weft-cli get wifi.ssid\n"
     "  weft-cli --json watch wifi.ssid --count 1\n"
-    "  weft-cli call weft.examples.Settings/List --hex ''\n";
+    "  weft-cli call weft.examples.Settings/List --hex ''\n"
+    "  weft-cli top --count 5 --timeout 0\n";
 
 struct Args {
   std::string addr = "127.0.0.1:7100";
@@ -433,6 +442,112 @@ int follow(const Args& a, client::BlockingClient& c, const std::string& topic, b
   return kOk;
 }
 
+// A number field of a flat JSON object ("key":123.4), or -1 when absent.
+double json_number(std::string_view json, std::string_view key, std::size_t from = 0) {
+  const std::string k = "\"" + std::string(key) + "\":";
+  const std::size_t p = json.find(k, from);
+  if (p == std::string_view::npos) {
+    return -1;
+  }
+  return std::strtod(std::string(json.substr(p + k.size(), 32)).c_str(), nullptr);
+}
+
+std::string json_text(std::string_view json, std::string_view key) {
+  const std::string k = "\"" + std::string(key) + "\":\"";
+  const std::size_t p = json.find(k);
+  if (p == std::string_view::npos) {
+    return {};
+  }
+  const std::size_t e = json.find('"', p + k.size());
+  return std::string(json.substr(p + k.size(), e - p - k.size()));
+}
+
+// weft-demo's metrics, live: its "metrics" topic carries one JSON object a second.
+int cmd_top(const Args& a, client::BlockingClient& c) {
+  if (auto r = c.subscribe(bytes_of("metrics")); !r) {
+    return report(a, "subscribe", r.error());
+  }
+  const bool tty = isatty(STDOUT_FILENO) != 0 && !a.json;
+  using Clock = std::chrono::steady_clock;
+  const auto end = Clock::now() + std::chrono::milliseconds(a.timeout_ms);
+  std::uint64_t seen = 0;
+  while (a.count == 0 || seen < a.count) {
+    std::uint32_t wait = 2000;
+    if (a.timeout_ms != 0) {
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(end - Clock::now()).count();
+      if (left <= 0) {
+        return report(a, "top", make_error_code(weft::platform::platform_errc::timed_out));
+      }
+      wait = static_cast<std::uint32_t>(std::min<long long>(left, 2000));
+    }
+    auto ev = c.next_event(wait);
+    if (!ev) {
+      if (ev.error() == make_error_code(weft::platform::platform_errc::timed_out)) {
+        continue;
+      }
+      return report(a, "top", ev.error());
+    }
+    ++seen;
+    const std::string_view m(reinterpret_cast<const char*>(ev->payload.data()), ev->payload.size());
+    if (a.json) {
+      std::printf("%.*s\n", static_cast<int>(m.size()), m.data());
+      std::fflush(stdout);
+      continue;
+    }
+    const double after = json_number(m, "allocations_after_warmup");
+    char allocs[32];
+    if (after < 0) {
+      std::snprintf(allocs, sizeof allocs, "warming up");
+    } else {
+      std::snprintf(allocs, sizeof allocs, "%.0f", after);
+    }
+    if (!tty) {
+      std::printf(
+          "uptime %.0fs  req/s %.1f  requests %.0f  conns %.0f  streams %.0f  "
+          "dropped %.0f  allocs-after-warmup %s  rpc %.0f  backend %s\n",
+          json_number(m, "uptime_s"), json_number(m, "requests_per_s"),
+          json_number(m, "requests_total"), json_number(m, "connections"),
+          json_number(m, "sse_subscribers"), json_number(m, "dropped_events"), allocs,
+          json_number(m, "rpc_calls"), json_text(m, "backend").c_str());
+      std::fflush(stdout);
+      continue;
+    }
+    std::printf("\033[H\033[2J");
+    std::printf("weft-demo at %s — up %.0f s — backend %s%s%s\n\n", a.addr.c_str(),
+                json_number(m, "uptime_s"), json_text(m, "backend").c_str(),
+                json_text(m, "backend_reason").empty() ? "" : " — ",
+                json_text(m, "backend_reason").c_str());
+    std::printf("  requests/s   %10.1f      requests   %12.0f\n", json_number(m, "requests_per_s"),
+                json_number(m, "requests_total"));
+    std::printf("  connections  %10.0f      SSE streams %11.0f\n", json_number(m, "connections"),
+                json_number(m, "sse_subscribers"));
+    std::printf("  dropped      %10.0f      RPC calls  %12.0f\n", json_number(m, "dropped_events"),
+                json_number(m, "rpc_calls"));
+    std::printf("  allocations after warm-up: %s   (since start: %.0f)\n", allocs,
+                json_number(m, "allocations_since_start"));
+    std::printf("  jobs running %10.0f\n\n", json_number(m, "jobs_running"));
+    std::printf("  worker  cpu   requests/s  connections\n");
+    std::size_t at = m.find("\"workers\":[");
+    while (at != std::string_view::npos) {
+      const std::size_t w = m.find("{\"index\":", at);
+      const std::size_t close = m.find(']', at);
+      if (w == std::string_view::npos || w > close) {
+        break;
+      }
+      const double cpu = json_number(m, "cpu", w);
+      char cpu_text[16];
+      std::snprintf(cpu_text, sizeof cpu_text, cpu < 0 ? "-" : "%.0f", cpu);
+      std::printf("  %6.0f  %4s  %11.1f  %11.0f\n", json_number(m, "index", w), cpu_text,
+                  json_number(m, "requests_per_s", w), json_number(m, "connections", w));
+      at = w + 1;
+    }
+    std::printf("\n  (Ctrl-C to quit)\n");
+    std::fflush(stdout);
+  }
+  return kOk;
+}
+
 int cmd_ping(const Args& a, client::BlockingClient& c) {
   const std::uint64_t n = a.count != 0 ? a.count : 1;
   for (std::uint64_t i = 0; i < n; ++i) {
@@ -504,8 +619,8 @@ int main(int argc, char** argv) {
     return kUsage;
   }
   const std::string& cmd = a.words[0];
-  static constexpr const char* kCommands[] = {"get",  "put",     "list",      "watch",
-                                              "call", "publish", "subscribe", "ping"};
+  static constexpr const char* kCommands[] = {"get",     "put",       "list", "watch", "call",
+                                              "publish", "subscribe", "ping", "top"};
   bool known = false;
   for (const char* k : kCommands) {
     known = known || cmd == k;
@@ -520,7 +635,8 @@ int main(int argc, char** argv) {
   client::BlockingOptions bo;
   bo.connect_timeout_ms = a.timeout_ms == 0 ? 5000 : a.timeout_ms;
   bo.call_timeout_ms = a.timeout_ms == 0 ? 5000 : a.timeout_ms;
-  bo.client.reconnect = cmd == "watch" || cmd == "subscribe";  // a stream outlives restarts
+  bo.client.reconnect =
+      cmd == "watch" || cmd == "subscribe" || cmd == "top";  // a stream outlives restarts
   auto c = client::BlockingClient::connect(addr.value(), bo);
   if (!c) {
     report(a, "connect", c.error());
@@ -555,6 +671,9 @@ int main(int argc, char** argv) {
       return usage_error("subscribe takes TOPIC");
     }
     return follow(a, cl, a.words[1], false);
+  }
+  if (cmd == "top") {
+    return cmd_top(a, cl);
   }
   return cmd_ping(a, cl);
 }

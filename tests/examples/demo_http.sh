@@ -111,6 +111,11 @@ exec 3<&-
 [[ $reply == "HTTP/1.1 400 "* ]] || fail "no Host: ${reply%%$'\r'*}"
 [[ "$(c "$base/plaintext")" == "Hello, World!" ]] || fail "served after a bad request"
 
+# weft-cli top: the demo's metrics over the binary protocol, one line a second off a tty.
+"$clidir/weft-cli" --addr "127.0.0.1:$rpc" --timeout 10000 top --count 2 >"$tmp/top" ||
+  fail "weft-cli top exited $?"
+[[ "$(grep -c 'req/s .* backend \(io_uring\|epoll\)' "$tmp/top")" == 2 ]] || { cat "$tmp/top"; fail top; }
+
 # Metrics.
 c "$base/metrics" >"$tmp/metrics"
 grep -q '^weft_http_requests_total [1-9]' "$tmp/metrics" || fail metrics

@@ -3,6 +3,7 @@
 #include <time.h>
 
 #include <cinttypes>
+#include <cstdarg>
 #include <cstdio>
 #include <cstring>
 
@@ -75,6 +76,27 @@ bool topic_of(std::string_view raw, std::span<char> out, std::string_view& topic
   topic = d.value();
   return true;
 }
+
+// Appends printf-formatted text to a fixed buffer; stops (silently) when it is full.
+class Text {
+ public:
+  explicit Text(std::span<char> out) noexcept : out_(out) {}
+  __attribute__((format(printf, 2, 3))) void put(const char* fmt, ...) noexcept {
+    if (n_ >= out_.size()) {
+      return;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    const int k = std::vsnprintf(out_.data() + n_, out_.size() - n_, fmt, ap);
+    va_end(ap);
+    n_ = k > 0 ? std::min(n_ + static_cast<std::size_t>(k), out_.size()) : n_;
+  }
+  [[nodiscard]] std::size_t size() const noexcept { return n_; }
+
+ private:
+  std::span<char> out_;
+  std::size_t n_ = 0;
+};
 
 std::string_view job_topic(std::uint64_t id, std::span<char> out) noexcept {
   const int n = std::snprintf(out.data(), out.size(), "jobs/%" PRIu64, id);
@@ -414,27 +436,22 @@ std::size_t DemoApp::metrics_json(std::span<char> out) noexcept {
     dropped = hub_->total().dropped;
   }
   dropped += streams_.stats().dropped;
-  std::size_t n = 0;
-  const auto put = [&](const char* fmt, auto... args) {
-    if (n < out.size()) {
-      const int k = std::snprintf(out.data() + n, out.size() - n, fmt, args...);
-      n += k > 0 ? static_cast<std::size_t>(k) : 0;
-    }
-  };
+  Text text{out};
   const char* backend = rt->backend_kind() == platform::BackendKind::uring ? "io_uring" : "epoll";
-  put("{\"t\":%" PRIu64 ",\"uptime_s\":%" PRIu64 ",\"backend\":\"%s\",\"backend_reason\":\"%s\"",
-      static_cast<std::uint64_t>(wall.tv_sec) * 1000 +
-          static_cast<std::uint64_t>(wall.tv_nsec) / 1'000'000,
-      (now - start_ms_) / 1000, backend, opt_.backend_reason.c_str());
-  put(",\"workers\":[");
+  text.put("{\"t\":%" PRIu64 ",\"uptime_s\":%" PRIu64
+           ",\"backend\":\"%s\",\"backend_reason\":\"%s\"",
+           static_cast<std::uint64_t>(wall.tv_sec) * 1000 +
+               static_cast<std::uint64_t>(wall.tv_nsec) / 1'000'000,
+           (now - start_ms_) / 1000, backend, opt_.backend_reason.c_str());
+  text.put(",\"workers\":[");
   for (std::size_t i = 0; i < rt->worker_count() && i < 64; ++i) {
     const http::ServerStats ws = server_->worker_stats(static_cast<std::uint32_t>(i));
     const double rps = dt > 0 ? static_cast<double>(ws.requests - prev.per_worker[i]) / dt : 0.0;
     prev.per_worker[i] = ws.requests;
     const long cpu = i < opt_.cpus.size() ? opt_.cpus[i] : -1;
-    put("%s{\"index\":%zu,\"cpu\":%ld,\"requests\":%" PRIu64
-        ",\"requests_per_s\":%.1f,\"connections\":%" PRIu64 "}",
-        i == 0 ? "" : ",", i, cpu, ws.requests, rps, ws.open);
+    text.put("%s{\"index\":%zu,\"cpu\":%ld,\"requests\":%" PRIu64
+             ",\"requests_per_s\":%.1f,\"connections\":%" PRIu64 "}",
+             i == 0 ? "" : ",", i, cpu, ws.requests, rps, ws.open);
   }
   const double rps = dt > 0 ? static_cast<double>(s.requests - prev.requests) / dt : 0.0;
   std::uint32_t running = 0;
@@ -444,16 +461,16 @@ std::size_t DemoApp::metrics_json(std::span<char> out) noexcept {
       running += j.id != 0 && now < j.start_ms + j.duration_ms ? 1 : 0;
     }
   }
-  put("],\"requests_total\":%" PRIu64 ",\"requests_per_s\":%.1f,\"connections\":%" PRIu64
-      ",\"sse_subscribers\":%" PRIu64 ",\"dropped_events\":%" PRIu64
-      ",\"allocations_since_start\":%" PRIu64 ",\"allocations_after_warmup\":%" PRId64
-      ",\"alloc_counting\":%s,\"rpc_calls\":%" PRIu64 ",\"jobs_running\":%u}",
-      s.requests, rps, s.open, subscribers, dropped, allocs,
-      warm == ~0ull ? static_cast<std::int64_t>(-1) : static_cast<std::int64_t>(allocs - warm),
-      alloc::enabled() ? "true" : "false", rpc_calls_ ? rpc_calls_() : 0, running);
+  text.put("],\"requests_total\":%" PRIu64 ",\"requests_per_s\":%.1f,\"connections\":%" PRIu64
+           ",\"sse_subscribers\":%" PRIu64 ",\"dropped_events\":%" PRIu64
+           ",\"allocations_since_start\":%" PRIu64 ",\"allocations_after_warmup\":%" PRId64
+           ",\"alloc_counting\":%s,\"rpc_calls\":%" PRIu64 ",\"jobs_running\":%u}",
+           s.requests, rps, s.open, subscribers, dropped, allocs,
+           warm == ~0ull ? static_cast<std::int64_t>(-1) : static_cast<std::int64_t>(allocs - warm),
+           alloc::enabled() ? "true" : "false", rpc_calls_ ? rpc_calls_() : 0, running);
   prev.t = now;
   prev.requests = s.requests;
-  return std::min(n, out.size());
+  return text.size();
 }
 
 void DemoApp::on_metrics(platform::TimerNode* n) noexcept {
@@ -473,31 +490,28 @@ std::size_t DemoApp::prometheus(std::span<char> out) const noexcept {
   }
   const http::ServerStats s = server_->stats();
   const platform::StatsSnapshot ps = rt->stats();
-  std::size_t n = 0;
-  const auto put = [&](const char* fmt, auto... args) {
-    if (n < out.size()) {
-      const int k = std::snprintf(out.data() + n, out.size() - n, fmt, args...);
-      n += k > 0 ? static_cast<std::size_t>(k) : 0;
-    }
-  };
-  const auto metric = [&](const char* name, const char* type, const char* help, std::uint64_t v) {
-    put("# HELP %s %s\n# TYPE %s %s\n%s %" PRIu64 "\n", name, help, name, type, name, v);
+  Text text{out};
+  const auto metric = [&text](const char* name, const char* type, const char* help,
+                              std::uint64_t v) {
+    text.put("# HELP %s %s\n# TYPE %s %s\n%s %" PRIu64 "\n", name, help, name, type, name, v);
   };
   metric("weft_http_connections_open", "gauge", "HTTP connections open now.", s.open);
   metric("weft_http_connections_total", "counter", "HTTP connections accepted.", s.connections);
   metric("weft_http_requests_total", "counter", "HTTP requests parsed.", s.requests);
-  put("# HELP weft_http_responses_total HTTP responses by status class.\n"
+  text.put(
+      "# HELP weft_http_responses_total HTTP responses by status class.\n"
       "# TYPE weft_http_responses_total counter\n");
   for (int c = 1; c <= 5; ++c) {
-    put("weft_http_responses_total{class=\"%dxx\"} %" PRIu64 "\n", c, s.responses[c]);
+    text.put("weft_http_responses_total{class=\"%dxx\"} %" PRIu64 "\n", c, s.responses[c]);
   }
-  put("# HELP weft_http_responses_status_total HTTP error responses by status.\n"
+  text.put(
+      "# HELP weft_http_responses_status_total HTTP error responses by status.\n"
       "# TYPE weft_http_responses_status_total counter\n");
   const std::pair<int, std::uint64_t> codes[] = {{400, s.status_400}, {404, s.status_404},
                                                  {408, s.status_408}, {413, s.status_413},
                                                  {431, s.status_431}, {503, s.status_503}};
   for (const auto& [code, v] : codes) {
-    put("weft_http_responses_status_total{code=\"%d\"} %" PRIu64 "\n", code, v);
+    text.put("weft_http_responses_status_total{code=\"%d\"} %" PRIu64 "\n", code, v);
   }
   metric("weft_http_request_bytes_total", "counter", "Request bytes parsed.", s.bytes_in);
   metric("weft_http_response_bytes_total", "counter", "Response bytes queued.", s.bytes_out);
@@ -529,7 +543,7 @@ std::size_t DemoApp::prometheus(std::span<char> out) const noexcept {
   metric("weft_allocations_after_warmup_total", "counter",
          "Heap allocations after the warm-up (steady state).",
          warm == ~0ull ? 0 : alloc::count() - warm);
-  return std::min(n, out.size());
+  return text.size();
 }
 
 }  // namespace weft::examples

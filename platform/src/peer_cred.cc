@@ -10,8 +10,9 @@ PeerCred peer_credentials(int fd) noexcept {
   if (fd < 0) {
     return out;
   }
-  // SO_PEERCRED on a TCP socket does not fail: it returns pid 0 and uid/gid -1 (the kernel's
-  // "no credentials"), so the family is checked first rather than trusting the call.
+  // SO_PEERCRED on a TCP socket does not fail: it returns pid 0 and "no id" values (-1, or
+  // the overflow ids, 65534, on some kernels: a TCP peer would pass for "nobody"), so the
+  // family is checked first rather than trusting the call.
   sockaddr_storage local;
   socklen_t len = sizeof local;
   if (::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) != 0 ||

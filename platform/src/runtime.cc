@@ -3,12 +3,15 @@
 #include <weft/platform/error.h>
 #include <weft/platform/runtime.h>
 
+#include <grp.h>
 #include <netinet/in.h>
+#include <pwd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 #include <cerrno>
+#include <charconv>
 #include <condition_variable>
 #include <csignal>
 #include <cstring>
@@ -68,9 +71,99 @@ Result<void> prepare_unix_path(const Address& addr) noexcept {
   }
 }
 
+// A user or group given by name or by number ("alice", "1000"), as a uid/gid; -1 when empty.
+// getpwnam_r/getgrnam_r fill a caller's buffer: 16 KiB on the stack is far more than a
+// passwd or group entry needs (a group with thousands of members would not fit: ERANGE,
+// reported as such). May read /etc/passwd or ask NSS: start-up only.
+Result<std::uint32_t> resolve_id(const std::string& name, bool group) noexcept {
+  if (name.empty()) {
+    return static_cast<std::uint32_t>(-1);
+  }
+  std::uint32_t id = 0;
+  const char* end = name.data() + name.size();
+  if (auto [p, ec] = std::from_chars(name.data(), end, id); ec == std::errc() && p == end) {
+    return id;
+  }
+  char buf[16384];
+  int rc = 0;
+  bool found = false;
+  if (group) {
+    struct group gr, *res = nullptr;
+    rc = ::getgrnam_r(name.c_str(), &gr, buf, sizeof buf, &res);
+    found = res != nullptr;
+    id = found ? gr.gr_gid : 0;
+  } else {
+    struct passwd pw, *res = nullptr;
+    rc = ::getpwnam_r(name.c_str(), &pw, buf, sizeof buf, &res);
+    found = res != nullptr;
+    id = found ? pw.pw_uid : 0;
+  }
+  if (found) {
+    return id;
+  }
+  if (rc != 0 && rc != ENOENT && rc != ESRCH) {
+    return fail_errno(rc);
+  }
+  log(LogLevel::error, "unix socket %s '%s' does not exist", group ? "group" : "owner",
+      name.c_str());
+  return fail(platform_errc::invalid_argument);
+}
+
+// After bind(), before listen(): nobody can connect yet (ECONNREFUSED), so the file is never
+// reachable with the mode the umask gave it. lchown, not chown: the path was made by our
+// bind() a moment ago, and a symlink put there since must not redirect the change. chmod has
+// no no-follow form on Linux (fchmodat's AT_SYMLINK_NOFOLLOW is ENOTSUP before 6.6), and a
+// socket's fd does not reach its file (fchmod changes the socket inode): the directory must
+// not be writable by untrusted users, which docs/security.md states.
+Result<void> apply_unix_options(const char* path, const UnixSocketOptions& o, std::uint32_t uid,
+                                std::uint32_t gid) noexcept {
+  if (uid != static_cast<std::uint32_t>(-1) || gid != static_cast<std::uint32_t>(-1)) {
+    if (::lchown(path, static_cast<uid_t>(uid), static_cast<gid_t>(gid)) != 0) {
+      const int e = errno;
+      log(LogLevel::error, "unix:%s: cannot change owner to %s:%s: %s", path,
+          o.owner.empty() ? "-" : o.owner.c_str(), o.group.empty() ? "-" : o.group.c_str(),
+          std::strerror(e));
+      return fail_errno(e);
+    }
+  }
+  if (o.mode != 0 && ::chmod(path, static_cast<mode_t>(o.mode)) != 0) {
+    const int e = errno;
+    log(LogLevel::error, "unix:%s: cannot set mode %04o: %s", path, o.mode, std::strerror(e));
+    return fail_errno(e);
+  }
+  return {};
+}
+
 }  // namespace
 
-Result<int> listen_socket(const Address& addr, bool reuseport, int backlog) noexcept {
+Result<int> listen_socket(const Address& addr, bool reuseport, int backlog,
+                          const UnixSocketOptions& unix_opts) noexcept {
+  const char* path = unix_path(addr);
+  std::uint32_t uid = static_cast<std::uint32_t>(-1);
+  std::uint32_t gid = static_cast<std::uint32_t>(-1);
+  if (!unix_opts.empty()) {
+    // Checked before anything is bound: a wrong option leaves no file behind.
+    if (path == nullptr) {
+      char text[128];
+      addr.format(text, sizeof text);
+      log(LogLevel::error, "%s: socket file mode/owner given, but the address has no file", text);
+      return fail(platform_errc::invalid_argument);
+    }
+    if (unix_opts.mode > 07777) {
+      log(LogLevel::error, "unix:%s: mode %o is not a permission mode", path, unix_opts.mode);
+      return fail(platform_errc::invalid_argument);
+    }
+    auto u = resolve_id(unix_opts.owner, false);
+    if (!u) {
+      return fail(u.error());
+    }
+    auto g = resolve_id(unix_opts.group, true);
+    if (!g) {
+      return fail(g.error());
+    }
+    uid = u.value();
+    gid = g.value();
+  }
   if (auto r = prepare_unix_path(addr); !r) {
     return fail(r.error());
   }
@@ -90,9 +183,24 @@ Result<int> listen_socket(const Address& addr, bool reuseport, int backlog) noex
       ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
     }
   }
-  if (::bind(fd, addr.sockaddr_ptr(), addr.length()) != 0 || ::listen(fd, backlog) != 0) {
+  if (::bind(fd, addr.sockaddr_ptr(), addr.length()) != 0) {
     const int e = errno;
     ::close(fd);
+    return fail_errno(e);
+  }
+  if (!unix_opts.empty()) {
+    if (auto r = apply_unix_options(path, unix_opts, uid, gid); !r) {
+      ::close(fd);
+      ::unlink(path);  // ours: bind() made it just now, and nobody could connect to it
+      return fail(r.error());
+    }
+  }
+  if (::listen(fd, backlog) != 0) {
+    const int e = errno;
+    ::close(fd);
+    if (path != nullptr) {
+      ::unlink(path);
+    }
     return fail_errno(e);
   }
   return fd;
@@ -222,7 +330,7 @@ Result<void> Runtime::start(const Config& cfg, std::vector<Service> services) {
     // SO_REUSEPORT does not balance Unix-domain sockets: they use one listener + hand-off.
     const bool per_worker = cfg.accept_mode == AcceptMode::reuseport && !addr.is_unix();
     for (std::uint32_t w = 0; w < (per_worker ? n : 1u); ++w) {
-      auto fd = listen_socket(addr, per_worker, cfg.listen_backlog);
+      auto fd = listen_socket(addr, per_worker, cfg.listen_backlog, services_[s].unix_socket);
       if (!fd) {
         char text[128];
         addr.format(text, sizeof text);

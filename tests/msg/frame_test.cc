@@ -381,6 +381,9 @@ TEST(MsgFrame, ErrorCategory) {
   EXPECT_FALSE(is_connection_fatal(ProtocolError::overloaded));
   EXPECT_STREQ(to_string(ProtocolError::bad_payload), "bad_payload");
   EXPECT_EQ(static_cast<int>(ProtocolError::bad_payload), 10);
+  EXPECT_STREQ(to_string(ProtocolError::permission_denied), "permission_denied");
+  EXPECT_EQ(static_cast<int>(ProtocolError::permission_denied), 11);
+  EXPECT_FALSE(is_connection_fatal(ProtocolError::permission_denied));
 }
 
 }  // namespace

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include <weft/platform/error.h>
 #include <weft/platform/runtime.h>
 
 #include "echo_service.h"
@@ -313,6 +314,95 @@ TEST_P(UnixListenerTest, ReusePortHandsOffOnlyTheUnixListener) {
   }
   rt.stop(10);
   rt.wait();
+}
+
+// Service::unix_socket: the file's mode is set before listen(), so it is what the file has
+// once start() returns, whatever the umask; the stale-file replacement still applies.
+TEST_P(UnixListenerTest, SocketFileModeIsApplied) {
+  for (const std::uint32_t mode : {0600u, 0660u}) {
+    make_stale_socket(addr_);  // replaced as before, then given the mode
+    Runtime rt;
+    std::vector<Service> services;
+    services.push_back(echo_service(addr_));
+    services.back().unix_socket.mode = mode;
+    auto r = rt.start(test::one_worker_config(GetParam()), std::move(services));
+    ASSERT_TRUE(r.ok()) << r.error().message();
+    const FileId id = file_id(path_);
+    ASSERT_TRUE(S_ISSOCK(id.mode));
+    EXPECT_EQ(id.mode & 07777, mode) << std::oct << (id.mode & 07777);
+    EXPECT_TRUE(serves(addr_));
+    rt.stop(10);
+    rt.wait();
+    EXPECT_FALSE(file_id(path_).exists) << "the socket file was not removed at stop";
+  }
+}
+
+TEST_P(UnixListenerTest, SocketFileOwnerAndGroupByNumericId) {
+  // chown to oneself needs no privilege: the numeric form is parsed and applied.
+  Runtime rt;
+  std::vector<Service> services;
+  services.push_back(echo_service(addr_));
+  services.back().unix_socket.mode = 0660;
+  services.back().unix_socket.owner = std::to_string(::geteuid());
+  services.back().unix_socket.group = std::to_string(::getegid());
+  auto r = rt.start(test::one_worker_config(GetParam()), std::move(services));
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  struct stat st;
+  ASSERT_EQ(::lstat(path_.c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, ::geteuid());
+  EXPECT_EQ(st.st_gid, ::getegid());
+  EXPECT_EQ(st.st_mode & 07777, 0660u);
+  EXPECT_TRUE(serves(addr_));
+  rt.stop(10);
+  rt.wait();
+}
+
+TEST_P(UnixListenerTest, SocketFileOptionsThatCannotApplyFailStart) {
+  // An unknown user name: refused before bind, no file left.
+  {
+    Runtime rt;
+    std::vector<Service> services;
+    services.push_back(echo_service(addr_));
+    services.back().unix_socket.owner = "weft-no-such-user-x9";
+    auto r = rt.start(test::one_worker_config(GetParam()), std::move(services));
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error(), make_error_code(platform_errc::invalid_argument));
+    EXPECT_FALSE(file_id(path_).exists);
+  }
+  // A mode that is not permission bits.
+  {
+    Runtime rt;
+    std::vector<Service> services;
+    services.push_back(echo_service(addr_));
+    services.back().unix_socket.mode = 0170000;
+    auto r = rt.start(test::one_worker_config(GetParam()), std::move(services));
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error(), make_error_code(platform_errc::invalid_argument));
+  }
+  // Options on an abstract name or TCP, which have no file to apply them to.
+  for (const char* text : {"unix:@weft-test-no-file", "127.0.0.1:0"}) {
+    auto a = Address::parse(text);
+    ASSERT_TRUE(a.ok());
+    Runtime rt;
+    std::vector<Service> services;
+    services.push_back(echo_service(a.value()));
+    services.back().unix_socket.mode = 0600;
+    auto r = rt.start(test::one_worker_config(GetParam()), std::move(services));
+    ASSERT_FALSE(r.ok()) << text;
+    EXPECT_EQ(r.error(), make_error_code(platform_errc::invalid_argument)) << text;
+  }
+  // A chown that needs privileges (to root, when we are not root): EPERM, and the file that
+  // bind() made is removed again.
+  if (::geteuid() != 0) {
+    Runtime rt;
+    std::vector<Service> services;
+    services.push_back(echo_service(addr_));
+    services.back().unix_socket.owner = "0";
+    auto r = rt.start(test::one_worker_config(GetParam()), std::move(services));
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error(), std::error_code(EPERM, std::system_category())) << r.error().message();
+    EXPECT_FALSE(file_id(path_).exists) << "a failed start left its socket file";
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, UnixListenerTest,

@@ -69,11 +69,14 @@ class MsgServerTest : public ::testing::TestWithParam<platform::BackendKind> {
     start_with(config(workers), std::move(o));
   }
 
-  void start_with(const platform::Config& cfg, msg::Options o) {
+  // `address` may be any form Address::parse takes ("unix:/path", "unix:@name" for the
+  // tests of peer credentials and access rules).
+  void start_with(const platform::Config& cfg, msg::Options o,
+                  const std::string& address = "127.0.0.1:0") {
     server_ = std::make_unique<msg::Server>(std::move(o));
     rt_ = std::make_unique<platform::Runtime>();
-    auto a = platform::Address::parse("127.0.0.1:0");
-    ASSERT_TRUE(a.ok());
+    auto a = platform::Address::parse(address);
+    ASSERT_TRUE(a.ok()) << address;
     std::vector<platform::Service> services;
     services.push_back(server_->service(a.value()));
     auto r = rt_->start(cfg, std::move(services));

@@ -49,7 +49,7 @@ namespace {
 std::error_code protocol_error(std::uint16_t code) noexcept {
   // §6.5: unknown codes are read as internal.
   if (code < static_cast<std::uint16_t>(ProtocolError::bad_frame) ||
-      code > static_cast<std::uint16_t>(ProtocolError::bad_payload)) {
+      code > static_cast<std::uint16_t>(ProtocolError::permission_denied)) {
     code = static_cast<std::uint16_t>(ProtocolError::internal);
   }
   return msg::make_error_code(static_cast<ProtocolError>(code));

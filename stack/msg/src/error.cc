@@ -58,6 +58,8 @@ const char* to_string(ProtocolError e) noexcept {
       return "internal";
     case ProtocolError::bad_payload:
       return "bad_payload";
+    case ProtocolError::permission_denied:
+      return "permission_denied";
   }
   return "unknown protocol error";
 }

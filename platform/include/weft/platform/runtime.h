@@ -36,12 +36,31 @@
 
 namespace weft::platform {
 
+// The file of a Unix-domain listener (unix:/path): who may connect is decided by the file's
+// mode and owner, as for any file (connect() needs write permission on it). Applied by
+// start() right after bind() and before listen(), so no client can connect while the file
+// still has the mode the umask gave it. Errors come back from start() (logged with the path):
+// EPERM for a chown the process has no right to (changing the owner needs CAP_CHOWN; the
+// group, membership of it), invalid_argument for an unknown user or group name, and for
+// options set on a TCP or abstract (unix:@name) address, which have no file to apply them to.
+// The directory holding the socket must not be writable by untrusted users (they could
+// rename the file between bind and chmod; see docs/security.md).
+struct UnixSocketOptions {
+  std::uint32_t mode = 0;  // 0: as the umask made it; else the permission bits, e.g. 0660
+  std::string owner;       // user name or numeric uid ("1000"); empty: unchanged
+  std::string group;       // group name or numeric gid; empty: unchanged
+  [[nodiscard]] bool empty() const noexcept { return mode == 0 && owner.empty() && group.empty(); }
+};
+
 struct Service {
   Address address;
   // Called once per worker, on that worker's thread before its loop runs, to make the
   // worker's factory (typically owning a preallocated pool of handlers). Must not return
   // null. Calls for different workers may run concurrently.
   std::function<std::unique_ptr<HandlerFactory>(Loop&)> make_factory;
+  // For unix:/path addresses: mode and ownership of the socket file (see above). Last, so
+  // that {address, make_factory} still initialises a Service.
+  UnixSocketOptions unix_socket = {};
 };
 
 class Runtime {
@@ -114,8 +133,12 @@ int wait_for_termination_signal() noexcept;
 // SO_REUSEPORT when asked). A Unix path that already exists is probed with connect() first:
 // a stale socket (refused) is removed; a socket a running server owns (connected, or backlog
 // full) and anything that is not a socket (file, symlink) are left alone and give EADDRINUSE,
-// logged with the path. Abstract names (unix:@name) have no file. Errors: EADDRINUSE, errno of
-// socket/bind/listen (or of the probe, e.g. EACCES).
-[[nodiscard]] Result<int> listen_socket(const Address& addr, bool reuseport, int backlog) noexcept;
+// logged with the path. Abstract names (unix:@name) have no file. `unix_opts` (not empty only
+// for a unix:/path address) sets the file's mode and owner between bind() and listen(); a
+// failure closes the socket and removes the file it made. Errors: EADDRINUSE, errno of
+// socket/bind/listen/chmod/chown (or of the probe, e.g. EACCES), invalid_argument (unix_opts
+// on another address, or an owner/group name that does not resolve).
+[[nodiscard]] Result<int> listen_socket(const Address& addr, bool reuseport, int backlog,
+                                        const UnixSocketOptions& unix_opts = {}) noexcept;
 
 }  // namespace weft::platform

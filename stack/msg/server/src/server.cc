@@ -89,6 +89,7 @@ void ServerCounters::add_to(ServerStats& s) const noexcept {
   s.protocol_errors += protocol_errors.get();
   s.overloaded += overloaded.get();
   s.pings += pings.get();
+  s.denied += denied.get();
 }
 
 // ---- Server ----------------------------------------------------------------------------
@@ -162,7 +163,39 @@ ServerWorker::ServerWorker(Server& server, Loop& loop)
   if (opt_.topics) {
     topics_ = opt_.topics(loop);
   }
+  rules_.reserve(opt_.access.size());
+  for (const AccessRule& a : opt_.access) {
+    CompiledRule r;
+    r.rule = &a;
+    r.any = a.method == "*";
+    r.id = r.any ? 0 : method_id(a.method);
+    // A rule for a method the registry does not serve is most likely a typo, which would
+    // leave the real method unprotected: said once, by worker 0.
+    if (!r.any && registry_.find(r.id) == nullptr && loop.index() == 0) {
+      log(LogLevel::warn, "msg: access rule for '%s': no such method is registered",
+          a.method.c_str());
+    }
+    if (a.uids.empty() && a.gids.empty() && !a.allow_tcp && loop.index() == 0) {
+      log(LogLevel::info, "msg: access rule for '%s' allows nobody", a.method.c_str());
+    }
+    rules_.push_back(r);
+  }
   server_.attach(this);
+}
+
+bool ServerWorker::allowed(std::uint32_t method, const platform::PeerCred& peer) const noexcept {
+  for (const CompiledRule& r : rules_) {
+    if (!r.any && r.id != method) {
+      continue;
+    }
+    const AccessRule& a = *r.rule;
+    if (!peer.valid) {
+      return a.allow_tcp;  // no credentials: TCP (or a failed query, treated alike)
+    }
+    return std::find(a.uids.begin(), a.uids.end(), peer.uid) != a.uids.end() ||
+           std::find(a.gids.begin(), a.gids.end(), peer.gid) != a.gids.end();
+  }
+  return true;  // rules restrict; a method no rule names is open
 }
 
 ServerWorker::~ServerWorker() {
@@ -641,9 +674,13 @@ void ServerConn::reset(Conn&) noexcept {
   asm_need_ = asm_have_ = 0;
   ping_window_ = 0;
   pings_ = 0;
+  peer_ = {};
 }
 
 void ServerConn::on_open(Conn& c) noexcept {
+  // Once per connection (two system calls): the kernel's record of who connected. Conn does
+  // not keep it; this handler does, for Call::peer and the access rules.
+  peer_ = platform::peer_credentials(c);
   // Until HELLO, the connection is "mid-message" with the hello timeout as read timeout: a
   // client that connects and says nothing is closed (timed_out) after hello_timeout_ms.
   saved_ = c.timeouts();
@@ -831,6 +868,13 @@ void ServerConn::on_request(Conn& c, const Frame& f) noexcept {
     return;
   }
   last_id_ = std::max(last_id_, f.id);
+  // Before the registry and the idempotency table: a refused caller learns neither whether
+  // the method exists nor another caller's stored answer.
+  if (!w_->allowed(f.method, peer_)) {
+    k.denied.add();
+    refuse(ProtocolError::permission_denied, "access rule refuses this caller");
+    return;
+  }
   if (wire_open_ >= w_->options().max_inflight) {
     k.overloaded.add();
     refuse(ProtocolError::overloaded, "max_inflight reached");
@@ -896,6 +940,7 @@ void ServerConn::on_request(Conn& c, const Frame& f) noexcept {
   Call call;
   call.owner_ = w_;
   call.conn_ = &c;
+  call.peer_ = &peer_;
   call.id_ = f.id;
   call.method_ = f.method;
   call.slot_ = w_->index_of(*s);
@@ -914,6 +959,10 @@ void ServerConn::on_request(Conn& c, const Frame& f) noexcept {
 }
 
 void ServerConn::on_message(Conn& c, const Frame& f) noexcept {
+  if (!w_->allowed(f.method, peer_)) {
+    w_->counters().denied.add();  // one-way: dropped without an answer (protocol.md §6.10)
+    return;
+  }
   const Method* m = w_->registry().find(f.method);
   if (m == nullptr) {
     w_->counters().errors_sent.add();
@@ -924,6 +973,7 @@ void ServerConn::on_message(Conn& c, const Frame& f) noexcept {
   Call call;
   call.owner_ = w_;
   call.conn_ = &c;
+  call.peer_ = &peer_;
   call.method_ = f.method;
   call.answered_ = true;  // one-way: nothing to answer
   w_->counters().messages.add();

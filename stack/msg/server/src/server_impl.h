@@ -40,7 +40,7 @@ struct CallSlot {
 struct ServerCounters {
   using Counter = platform::WorkerStats::Counter;
   Counter requests, messages, responses, errors_sent, deadline_exceeded, cancelled, late_answers,
-      idempotent_replays, protocol_errors, overloaded, pings;
+      idempotent_replays, protocol_errors, overloaded, pings, denied;
   void add_to(ServerStats& s) const noexcept;
 };
 
@@ -59,6 +59,7 @@ class ServerConn final : public platform::Handler {
   // Called by the worker when a call of this connection got its answer on the wire.
   void call_ended(platform::Conn& c, CallSlot& s) noexcept;
   [[nodiscard]] std::uint32_t peer_max_frame() const noexcept { return peer_max_frame_; }
+  [[nodiscard]] const platform::PeerCred& peer() const noexcept { return peer_; }
   // Sends a small control frame (ERROR, PONG, GOAWAY, HELLO_ACK) by copy; aborts the
   // connection when even that finds no room (the peer does not read, or no buffers).
   bool send_control(platform::Conn& c, const Frame& f) noexcept;
@@ -100,6 +101,16 @@ class ServerConn final : public platform::Handler {
   std::uint64_t ping_window_ = 0;
   std::uint32_t pings_ = 0;
   platform::Timeouts saved_;
+  // The peer's credentials, read once at on_open (Call::peer, access rules).
+  platform::PeerCred peer_;
+};
+
+// An AccessRule with its method id computed (at worker start). `rule` points into the
+// Server's Options, which outlive the worker.
+struct CompiledRule {
+  const AccessRule* rule = nullptr;
+  std::uint32_t id = 0;  // method_id(rule->method); unused when `any`
+  bool any = false;      // "*"
 };
 
 class ServerWorker final : public platform::HandlerFactory {
@@ -114,6 +125,9 @@ class ServerWorker final : public platform::HandlerFactory {
   [[nodiscard]] const Options& options() const noexcept { return opt_; }
   [[nodiscard]] const Registry& registry() const noexcept { return registry_; }
   [[nodiscard]] Topics* topics() const noexcept { return topics_; }
+  // Whether the access rules let `peer` call `method` (first matching rule decides; none
+  // matching: allowed). No allocation: a scan of the rules and their id lists.
+  [[nodiscard]] bool allowed(std::uint32_t method, const platform::PeerCred& peer) const noexcept;
   [[nodiscard]] IdempotencyTable* idempotency() noexcept {
     return opt_.idempotency_entries != 0 ? &idem_ : nullptr;
   }
@@ -162,6 +176,7 @@ class ServerWorker final : public platform::HandlerFactory {
   Registry registry_;
   IdempotencyTable idem_;
   Topics* topics_ = nullptr;
+  std::vector<CompiledRule> rules_;
   std::vector<CallSlot> slots_;
   std::uint32_t free_head_ = 0;
   static constexpr std::uint32_t kNoSlot = 0xffffffffu;

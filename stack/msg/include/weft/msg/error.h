@@ -57,6 +57,7 @@ enum class ProtocolError : std::uint16_t {
   shutting_down = 8,        // the server is draining (GOAWAY); retry elsewhere
   internal = 9,             // a server-side failure
   bad_payload = 10,         // the payload does not decode as the method's message
+  permission_denied = 11,   // an access rule refuses this caller the method (Options::access)
 };
 
 // True for the codes after which the sender closes the connection (bad_frame,

@@ -25,12 +25,15 @@
 #include <functional>
 #include <memory>
 #include <span>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include <weft/base/result.h>
 #include <weft/msg/error.h>
 #include <weft/msg/frame.h>
 #include <weft/platform/conn.h>
+#include <weft/platform/peer_cred.h>
 #include <weft/platform/runtime.h>
 
 namespace weft::msg {
@@ -118,6 +121,11 @@ class Call {
   [[nodiscard]] std::uint64_t deadline() const noexcept { return deadline_; }
   [[nodiscard]] platform::Conn& conn() const noexcept { return *conn_; }
   [[nodiscard]] platform::Loop& loop() const noexcept { return conn_->loop(); }
+  // The caller's credentials as the kernel reported them when its connection was made
+  // (platform::peer_credentials, read once per connection at open): pid, uid and gid over a
+  // Unix-domain socket; valid == false over TCP. Valid during the method call (copy it to
+  // keep it past defer()).
+  [[nodiscard]] const platform::PeerCred& peer() const noexcept { return *peer_; }
 
   // RESPONSE with a payload copied from `payload`.
   Result<void> reply(std::span<const std::byte> payload) noexcept;
@@ -133,8 +141,10 @@ class Call {
  private:
   friend class ServerConn;
   friend class ServerWorker;
+  static constexpr platform::PeerCred kNoPeer{};
   ServerWorker* owner_ = nullptr;
   platform::Conn* conn_ = nullptr;
+  const platform::PeerCred* peer_ = &kNoPeer;
   std::uint32_t id_ = 0;
   std::uint32_t method_ = 0;
   std::uint64_t deadline_ = 0;
@@ -187,6 +197,32 @@ struct ServerStats {
   std::uint64_t protocol_errors = 0;     // connections closed for a bad frame / version
   std::uint64_t overloaded = 0;          // REQUESTs refused: max_inflight or call table full
   std::uint64_t pings = 0;
+  std::uint64_t denied = 0;  // REQUESTs and MESSAGEs refused by an access rule
+};
+
+// Who may call a method (Options::access). The caller is known only over a Unix-domain
+// socket, by the uid and gid the kernel recorded for the connecting process (SO_PEERCRED:
+// trusted, the client cannot choose them); only its primary gid is compared, not its
+// supplementary groups. A TCP connection has no credentials.
+//
+// Matching: the rules are tried in order and the first whose `method` matches the call's
+// method decides; a call that no rule matches is allowed (rules restrict, they do not list
+// everything). A matching rule allows a Unix caller whose uid is in `uids` or whose gid is in
+// `gids` (both empty: nobody), and a TCP caller only when allow_tcp is set. uid 0 is not
+// special: list it to allow root. A refused REQUEST is answered ERROR permission_denied (not
+// connection-fatal; checked before the method is looked up or an idempotent answer is
+// replayed), a refused MESSAGE is dropped; both count in ServerStats::denied. SUBSCRIBE,
+// UNSUBSCRIBE and PUBLISH are not subject to the rules.
+//
+// Example: only the service user and the admin group may change settings; every other
+// method stays open to every caller, TCP included, since no rule matches it:
+//   o.access = {{"weft.demo.Settings/Set", {svc_uid}, {admin_gid}}};
+// A last rule {"*", uids, gids} closes everything else to callers not listed (and to TCP).
+struct AccessRule {
+  std::string method;               // full name "package.Service/Method", or "*" for every method
+  std::vector<std::uint32_t> uids;  // allowed uids
+  std::vector<std::uint32_t> gids;  // allowed (primary) gids
+  bool allow_tcp = false;           // callers without credentials (TCP) are allowed too
 };
 
 struct Options {
@@ -205,6 +241,10 @@ struct Options {
   // Optional pub/sub, per worker (the same object may serve every worker if it is
   // thread-safe). Must outlive the runtime.
   std::function<Topics*(platform::Loop&)> topics;
+  // Access rules, first match decides (see AccessRule). Their method ids are computed once
+  // per worker when it starts: a call costs a scan of the rules and their id lists, no
+  // allocation. Empty: every caller may call every method.
+  std::vector<AccessRule> access;
 };
 
 // The server: options, and per-worker state created on each worker when the runtime starts.

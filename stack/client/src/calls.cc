@@ -38,7 +38,8 @@ Result<void> Client::call(std::uint32_t method, std::span<const std::byte> paylo
     return fail(client_errc::overloaded);
   }
   const bool idem = options.idempotent;
-  const std::uint64_t key = idem ? random() : 0;
+  const std::uint64_t key =
+      !idem ? 0 : (options.idempotency_key != 0 ? options.idempotency_key : random());
   // Encoded with id 1 (0 is refused by encode); the real id is patched in when it is sent.
   const Frame f = msg::make_request(1, method, 0, payload, idem, key);
   const std::size_t n = msg::encoded_size(f);

@@ -77,6 +77,20 @@ Result<void> Client::call(std::uint32_t method, std::span<const std::byte> paylo
   return {};
 }
 
+void Client::fail_queued() noexcept {
+  // Only first attempts: a queued retry of an idempotent call was on the wire before.
+  std::uint32_t i = queue_head_;
+  while (i != kNil) {
+    Slot& s = slots_[i];
+    i = s.next;
+    if (s.attempt == 0) {
+      unqueue(s);
+      complete(s, fail(client_errc::not_connected));
+      i = queue_head_;  // the callback may have queued or completed others: start over
+    }
+  }
+}
+
 void Client::enqueue(Slot& s) noexcept {
   s.state = Slot::State::queued;
   s.next = kNil;

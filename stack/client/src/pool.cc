@@ -285,6 +285,12 @@ void Pool::on_member_failure(void* ctx, std::error_code why, bool was_ready) noe
   }
 }
 
+void Pool::fail_queued() noexcept {
+  for (std::uint32_t i = 0; i < opts_.max_size; ++i) {
+    members_[i].client->fail_queued();
+  }
+}
+
 Client* Pool::pick() noexcept {
   if (closing_) {
     return nullptr;

@@ -278,11 +278,17 @@ void Upstream::on_answer(void* ctx, Result<std::span<const std::byte>> r) noexce
     u.complete(s, std::move(r));
   } else {
     const std::error_code why = r.error();
-    const bool movable = why == client_errc::connection_lost ||
-                         why == msg::ProtocolError::shutting_down ||
-                         why == msg::ProtocolError::overloaded;
+    // not_connected: it never left the Client's queue (its endpoint was ejected), so it moves
+    // whatever it is, and the attempt does not count.
+    const bool unsent = why == client_errc::not_connected;
+    if (unsent) {
+      ++s.attempts_left;
+    }
+    const bool movable = unsent || (s.idempotent && (why == client_errc::connection_lost ||
+                                                     why == msg::ProtocolError::shutting_down ||
+                                                     why == msg::ProtocolError::overloaded));
     const bool time_left = s.deadline_at == 0 || u.loop_.now_ms() < s.deadline_at;
-    if (s.idempotent && movable && s.attempts_left != 0 && time_left && !u.closing_) {
+    if (movable && s.attempts_left != 0 && time_left && !u.closing_) {
       u.dispatch(s);  // same key, preferably another endpoint
     } else {
       u.complete(s, fail(why));
@@ -438,6 +444,9 @@ void Upstream::eject(Endpoint& e) noexcept {
   e.probe_attempt = 0;
   ++e.stats.ejections;
   schedule_probe(e);
+  if (e.pool) {
+    e.pool->fail_queued();  // calls waiting in its Clients for a connection move (on_answer)
+  }
   if (!any_admitted()) {
     fail_waiting(make_error_code(client_errc::unavailable));
   }

@@ -177,6 +177,10 @@ class Client final : private platform::HandlerFactory {
   // callbacks run before close() returns (this is the one re-entrant exception: they may not
   // call back into the client except to read its state).
   void close() noexcept;
+  // Fails every call that waits to be sent (queued for a connection, never on the wire) with
+  // client_errc::not_connected: safe to send elsewhere, idempotent or not. For an owner that
+  // gives up on this server (Upstream ejecting an endpoint). Callbacks run before it returns.
+  void fail_queued() noexcept;
   // Aborts the connections now (as if lost): reconnects per the options. For pools and tests.
   void reset() noexcept;
 

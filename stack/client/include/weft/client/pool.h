@@ -90,6 +90,9 @@ class Pool {
   // connection (up to max_size) when none is ready or the least loaded one is over half its
   // Options::max_calls. Never calls back; nullptr after close().
   [[nodiscard]] Client* pick() noexcept;
+  // Client::fail_queued on every member: calls waiting for a connection fail with
+  // not_connected (they never left). Callbacks run before it returns.
+  void fail_queued() noexcept;
   // Waiters fail with closed, connections close; nothing opens again.
   void close() noexcept;
 

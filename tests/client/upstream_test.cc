@@ -37,6 +37,8 @@ constexpr std::uint32_t kEcho = method_id("weft.test.Up/Echo");  // counts; retu
 constexpr std::uint32_t kHold = method_id("weft.test.Up/Hold");  // records the body; no answer
 constexpr std::uint32_t kSlow = method_id("weft.test.Up/Slow");  // held on a slow server
 constexpr std::uint32_t kDeadline = method_id("weft.test.Up/Deadline");  // "1": had a deadline
+constexpr std::uint32_t kCount = method_id("weft.test.Up/Count");        // records the body; name
+constexpr std::uint32_t kBusy = method_id("weft.test.Up/Busy");          // slow server: overloaded
 
 // Executions per request body, over every server (the test thread reads it after joins or
 // under the lock).
@@ -88,6 +90,22 @@ void slow(void* ctx, msg::Call& c, std::span<const std::byte>) noexcept {
   }
   (void)c.reply(bytes_of(st->name));
 }
+void count(void* ctx, msg::Call& c, std::span<const std::byte> p) noexcept {
+  auto* st = static_cast<ServerState*>(ctx);
+  {
+    std::lock_guard<std::mutex> g(st->ledger->mu);
+    ++st->ledger->runs[text_of(p)];
+  }
+  (void)c.reply(bytes_of(st->name));
+}
+void busy(void* ctx, msg::Call& c, std::span<const std::byte>) noexcept {
+  auto* st = static_cast<ServerState*>(ctx);
+  if (st->slow) {
+    (void)c.fail(msg::ProtocolError::overloaded);
+    return;
+  }
+  (void)c.reply(bytes_of(st->name));
+}
 void deadline(void*, msg::Call& c, std::span<const std::byte>) noexcept {
   (void)c.reply(bytes_of(c.deadline() != 0 ? "1" : "0"));
 }
@@ -117,6 +135,8 @@ class TestServer {
       EXPECT_TRUE(r.add({kHold, "weft.test.Up/Hold", &hold, &st_}));
       EXPECT_TRUE(r.add({kSlow, "weft.test.Up/Slow", &slow, &st_}));
       EXPECT_TRUE(r.add({kDeadline, "weft.test.Up/Deadline", &deadline, &st_}));
+      EXPECT_TRUE(r.add({kCount, "weft.test.Up/Count", &count, &st_}));
+      EXPECT_TRUE(r.add({kBusy, "weft.test.Up/Busy", &busy, &st_}));
     };
     server_ = std::make_unique<msg::Server>(std::move(o));
     rt_ = std::make_unique<platform::Runtime>();
@@ -453,6 +473,61 @@ TEST_P(UpstreamTest, DeadlineTravelsToTheServer) {
   ASSERT_TRUE(spin([&] { return with.calls != 0 && without.calls != 0; }));
   EXPECT_EQ(with.payload, "1");
   EXPECT_EQ(without.payload, "0");
+}
+
+TEST_P(UpstreamTest, CallerKeyIsSentOnEveryAttempt) {
+  TestServer a("A", &ledger_, GetParam());
+  ASSERT_TRUE(a.start(platform::Address::loopback_v4(0)));
+  make({a.addr()});
+  warm();
+  // The same key twice: the server's idempotency table runs the handler once.
+  UpstreamCall c;
+  c.idempotent = true;
+  c.idempotency_key = 0x1234'5678'9abc'def0ull;
+  Outcome first, second, fresh;
+  ASSERT_TRUE(up_->call(kCount, bytes_of("k"), c, &record, &first).ok());
+  ASSERT_TRUE(spin([&] { return first.calls != 0; }));
+  ASSERT_TRUE(up_->call(kCount, bytes_of("k"), c, &record, &second).ok());
+  ASSERT_TRUE(spin([&] { return second.calls != 0; }));
+  EXPECT_EQ(first.payload, "A");
+  EXPECT_EQ(second.payload, "A");
+  EXPECT_EQ(ledger_.count("k"), 1);
+  // Key 0: a fresh one per call, so it runs again.
+  c.idempotency_key = 0;
+  ASSERT_TRUE(up_->call(kCount, bytes_of("k"), c, &record, &fresh).ok());
+  ASSERT_TRUE(spin([&] { return fresh.calls != 0; }));
+  EXPECT_EQ(ledger_.count("k"), 2);
+}
+
+TEST_P(UpstreamTest, OverloadedMovesIdempotentCallsOnly) {
+  TestServer a("A", &ledger_, GetParam(), /*slow=*/true), b("B", &ledger_, GetParam());
+  ASSERT_TRUE(a.start(platform::Address::loopback_v4(0)));
+  ASSERT_TRUE(b.start(platform::Address::loopback_v4(0)));
+  make({a.addr(), b.addr()});
+  warm();
+  for (int i = 0; i < 4; ++i) {
+    UpstreamCall c;
+    c.idempotent = true;
+    Outcome idem;
+    ASSERT_TRUE(up_->call(kBusy, bytes_of("b"), c, &record, &idem).ok());
+    ASSERT_TRUE(spin([&] { return idem.calls != 0; }));
+    EXPECT_EQ(idem.payload, "B") << idem.error.message();  // moved from A if it started there
+    EXPECT_EQ(idem.endpoint, 1);
+  }
+  int refused = 0;
+  for (int i = 0; i < 4; ++i) {  // round robin: half of them start on A
+    Outcome plain;
+    ASSERT_TRUE(up_->call(kBusy, bytes_of("b"), {}, &record, &plain).ok());
+    ASSERT_TRUE(spin([&] { return plain.calls != 0; }));
+    if (plain.endpoint == 0) {
+      EXPECT_EQ(plain.error, msg::ProtocolError::overloaded);  // returned as is
+      ++refused;
+    } else {
+      EXPECT_EQ(plain.payload, "B");
+    }
+  }
+  EXPECT_EQ(refused, 2);
+  EXPECT_TRUE(up_->endpoint(0).admitted);  // an ERROR is not a transport failure
 }
 
 TEST_P(UpstreamTest, LimitsAreRefusedAtOnce) {

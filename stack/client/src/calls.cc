@@ -38,7 +38,8 @@ Result<void> Client::call(std::uint32_t method, std::span<const std::byte> paylo
     return fail(client_errc::overloaded);
   }
   const bool idem = options.idempotent;
-  const std::uint64_t key = idem ? random() : 0;
+  const std::uint64_t key =
+      !idem ? 0 : (options.idempotency_key != 0 ? options.idempotency_key : random());
   // Encoded with id 1 (0 is refused by encode); the real id is patched in when it is sent.
   const Frame f = msg::make_request(1, method, 0, payload, idem, key);
   const std::size_t n = msg::encoded_size(f);
@@ -74,6 +75,20 @@ Result<void> Client::call(std::uint32_t method, std::span<const std::byte> paylo
   enqueue(s);
   pump();
   return {};
+}
+
+void Client::fail_queued() noexcept {
+  // Only first attempts: a queued retry of an idempotent call was on the wire before.
+  std::uint32_t i = queue_head_;
+  while (i != kNil) {
+    Slot& s = slots_[i];
+    i = s.next;
+    if (s.attempt == 0) {
+      unqueue(s);
+      complete(s, fail(client_errc::not_connected));
+      i = queue_head_;  // the callback may have queued or completed others: start over
+    }
+  }
 }
 
 void Client::enqueue(Slot& s) noexcept {

@@ -235,6 +235,7 @@ Result<void> Client::connect(const platform::Address& addr) noexcept {
       started_ = false;
       return fail(id.error());
     }
+    notify_failure(id.error(), false);
     schedule_reconnect();
     return {};
   }
@@ -276,6 +277,7 @@ void Client::start_link() noexcept {
     // Category and value, not message(): no string is built on a path a dead server repeats.
     log(LogLevel::debug, "client: connect failed: %s:%d", id.error().category().name(),
         id.error().value());
+    notify_failure(id.error(), false);
     schedule_reconnect();
     return;
   }
@@ -337,6 +339,12 @@ void Client::link_closed(Link& l, std::error_code why) noexcept {
   if (closing_) {
     return;
   }
+  if (why != client_errc::connection_lost) {  // reset() aborts with connection_lost
+    notify_failure(why ? why : make_error_code(client_errc::connection_lost), served);
+  }
+  if (closing_) {
+    return;  // the failure hook closed us
+  }
   if (opts_.reconnect) {
     if (active() == nullptr) {
       if (served) {
@@ -391,6 +399,12 @@ void Client::notify_state() noexcept {
     if (opts_.on_state != nullptr) {
       opts_.on_state(opts_.state_ctx, r);
     }
+  }
+}
+
+void Client::notify_failure(std::error_code why, bool was_ready) noexcept {
+  if (opts_.on_failure != nullptr) {
+    opts_.on_failure(opts_.state_ctx, why, was_ready);
   }
 }
 

@@ -16,6 +16,8 @@ const char* to_string(client_errc e) noexcept {
       return "bad or unsupported HELLO_ACK";
     case client_errc::closed:
       return "client closed";
+    case client_errc::unavailable:
+      return "no upstream endpoint available";
   }
   return "unknown weft.client error";
 }

@@ -81,6 +81,7 @@ Result<void> Pool::init() noexcept {
     m.pool = this;
     Options o = opts_.client;
     o.on_state = &Pool::on_member_state;
+    o.on_failure = &Pool::on_member_failure;
     o.state_ctx = &m;
     auto c = Client::create(loop_, o);
     if (!c) {
@@ -270,7 +271,48 @@ void Pool::on_member_state(void* ctx, bool ready) noexcept {
   }
   if (ready) {
     p.kick();
+    if (p.opts_.on_event != nullptr) {
+      p.opts_.on_event(p.opts_.event_ctx, PoolEvent::ready, {});
+    }
   }
+}
+
+void Pool::on_member_failure(void* ctx, std::error_code why, bool was_ready) noexcept {
+  Pool& p = *static_cast<Member*>(ctx)->pool;
+  if (!p.closing_ && p.opts_.on_event != nullptr) {
+    p.opts_.on_event(p.opts_.event_ctx, was_ready ? PoolEvent::lost : PoolEvent::connect_failed,
+                     why);
+  }
+}
+
+void Pool::fail_queued() noexcept {
+  for (std::uint32_t i = 0; i < opts_.max_size; ++i) {
+    members_[i].client->fail_queued();
+  }
+}
+
+Client* Pool::pick() noexcept {
+  if (closing_) {
+    return nullptr;
+  }
+  Member* best = nullptr;
+  for (std::uint32_t i = 0; i < opts_.max_size; ++i) {
+    Member& m = members_[i];
+    if (m.state == Member::State::idle && m.ready && m.client->ready() &&
+        (best == nullptr || m.client->pending() < best->client->pending())) {
+      best = &m;
+    }
+  }
+  if (best == nullptr || best->client->pending() > opts_.client.max_calls / 2) {
+    bool opening = false;
+    for (std::uint32_t i = 0; i < opts_.max_size && !opening; ++i) {
+      opening = members_[i].state == Member::State::opening;
+    }
+    if (!opening) {
+      (void)open_one();
+    }
+  }
+  return best != nullptr ? best->client.get() : nullptr;
 }
 
 void Pool::on_health(void* ctx, Result<std::uint64_t> rtt) noexcept {
@@ -282,6 +324,9 @@ void Pool::on_health(void* ctx, Result<std::uint64_t> rtt) noexcept {
   }
   if (rtt.error() == platform_errc::timed_out) {
     ++m.pool->stats_.health_failures;
+    if (m.pool->opts_.on_event != nullptr) {
+      m.pool->opts_.on_event(m.pool->opts_.event_ctx, PoolEvent::health_failed, rtt.error());
+    }
     m.client->reset();  // replaced by its reconnection
   }
 }
@@ -306,7 +351,8 @@ void Pool::upkeep() noexcept {
     if (m.state != Member::State::idle || !m.ready) {
       continue;
     }
-    if (opts_.idle_timeout_ms != 0 && idle_n > opts_.min_idle &&
+    // Shared through pick(), an unlent member may still have calls pending: not idle then.
+    if (opts_.idle_timeout_ms != 0 && idle_n > opts_.min_idle && m.client->pending() == 0 &&
         now - m.idle_since >= opts_.idle_timeout_ms) {
       m.state = Member::State::closing;
       m.ready = false;

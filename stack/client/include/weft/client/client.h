@@ -77,6 +77,11 @@ using PingFn = void (*)(void* ctx, Result<std::uint64_t> rtt_ms) noexcept;
 // The client became ready (HELLO_ACK received) or stopped being ready (connection lost,
 // GOAWAY with no other connection, closed).
 using StateFn = void (*)(void* ctx, bool ready) noexcept;
+// A transport failure: a connection attempt failed (refused, timed out, HELLO refused) or a
+// ready connection was lost (`was_ready`: it had completed HELLO); `why` is the reason
+// (client_errc::connection_lost when the peer just closed). Not called for close() or
+// reset(), whose caller knows.
+using FailFn = void (*)(void* ctx, std::error_code why, bool was_ready) noexcept;
 
 struct Options {
   std::uint32_t max_calls = 64;             // pending calls; full -> call() returns overloaded
@@ -91,6 +96,7 @@ struct Options {
   std::uint32_t retry_max_ms = 500;  // cap of the doubling
   std::uint64_t seed = 0;            // keys and jitter; 0: from getrandom()
   StateFn on_state = nullptr;        // optional; called on the loop thread
+  FailFn on_failure = nullptr;       // optional; called on the loop thread (with state_ctx)
   void* state_ctx = nullptr;
 };
 
@@ -98,6 +104,9 @@ struct CallOptions {
   std::uint32_t deadline_ms = 0;  // from call(); 0 = none (sent as 0: no server deadline)
   bool idempotent = false;        // sent with IDEMPOTENT and a fresh random key
   std::uint32_t retries = 0;      // extra attempts, idempotent calls only
+  // Idempotent calls only: 0 = a fresh random key; else this key (a caller that retries on
+  // another connection or server, like Upstream, sends the same key on every attempt).
+  std::uint64_t idempotency_key = 0;
 };
 
 struct ClientStats {
@@ -168,6 +177,10 @@ class Client final : private platform::HandlerFactory {
   // callbacks run before close() returns (this is the one re-entrant exception: they may not
   // call back into the client except to read its state).
   void close() noexcept;
+  // Fails every call that waits to be sent (queued for a connection, never on the wire) with
+  // client_errc::not_connected: safe to send elsewhere, idempotent or not. For an owner that
+  // gives up on this server (Upstream ejecting an endpoint). Callbacks run before it returns.
+  void fail_queued() noexcept;
   // Aborts the connections now (as if lost): reconnects per the options. For pools and tests.
   void reset() noexcept;
 
@@ -196,6 +209,7 @@ class Client final : private platform::HandlerFactory {
   void schedule_reconnect() noexcept;
   static void on_reconnect_timer(platform::TimerNode* n) noexcept;
   void notify_state() noexcept;
+  void notify_failure(std::error_code why, bool was_ready) noexcept;
 
   // calls
   void pump() noexcept;

@@ -21,6 +21,7 @@ enum class client_errc : int {
   bad_hello,        // the server's HELLO_ACK chose a version this client does not speak,
                     // announced limits it cannot work with, or another frame came first
   closed,           // the client was closed (Client::close) while the call was pending
+  unavailable,      // an Upstream has no endpoint admitted (all ejected): fail fast (503)
 };
 
 const std::error_category& client_category() noexcept;

@@ -30,6 +30,12 @@
 
 namespace weft::client {
 
+// The pool's view of its server, for an owner that tracks its health (Upstream): a member
+// completed its HELLO (ready), a connection attempt failed, a ready connection was lost, or
+// a health PING went unanswered (`why`: the Client's reason; timed_out for health).
+enum class PoolEvent : std::uint8_t { ready, connect_failed, lost, health_failed };
+using PoolEventFn = void (*)(void* ctx, PoolEvent event, std::error_code why) noexcept;
+
 struct PoolOptions {
   std::uint32_t max_size = 4;               // connections at most; then callers wait
   std::uint32_t min_idle = 1;               // ready, unlent connections kept open
@@ -37,7 +43,9 @@ struct PoolOptions {
   std::uint32_t max_waiters = 64;           // wait queue; full -> acquire() returns overloaded
   std::uint32_t health_interval_ms = 5000;  // PING unlent connections this often; 0: never
   std::uint32_t health_timeout_ms = 1000;   // no PONG within this -> the connection is reset
-  Options client;                           // every member's options (on_state is the pool's)
+  Options client;  // every member's options (on_state and on_failure are the pool's)
+  PoolEventFn on_event = nullptr;  // optional; called on the loop thread
+  void* event_ctx = nullptr;
 };
 
 // The lent connection, or timed_out (the caller's deadline passed in the queue) or closed.
@@ -76,6 +84,15 @@ class Pool {
   [[nodiscard]] Result<void> acquire(std::uint32_t deadline_ms, AcquireFn fn, void* ctx) noexcept;
   // Gives a lent Client back (a broken one too: it reconnects, then is lent again).
   void release(Client* c) noexcept;
+  // Shares instead of lending: a ready connection, the one with the fewest pending calls,
+  // on which the caller may make calls now (multiplexed with other callers; do not keep the
+  // pointer past the current callback), or nullptr when none is ready. It opens another
+  // connection (up to max_size) when none is ready or the least loaded one is over half its
+  // Options::max_calls. Never calls back; nullptr after close().
+  [[nodiscard]] Client* pick() noexcept;
+  // Client::fail_queued on every member: calls waiting for a connection fail with
+  // not_connected (they never left). Callbacks run before it returns.
+  void fail_queued() noexcept;
   // Waiters fail with closed, connections close; nothing opens again.
   void close() noexcept;
 
@@ -89,6 +106,7 @@ class Pool {
   Pool(platform::Loop& loop, const platform::Address& addr, const PoolOptions& o) noexcept;
   Result<void> init() noexcept;
   static void on_member_state(void* ctx, bool ready) noexcept;
+  static void on_member_failure(void* ctx, std::error_code why, bool was_ready) noexcept;
   static void on_health(void* ctx, Result<std::uint64_t> rtt) noexcept;
   static void on_tick(platform::TimerNode* n) noexcept;
   static void on_waiter_timer(platform::TimerNode* n) noexcept;

@@ -1,6 +1,7 @@
 #include "gateway.h"
 
 #include <cinttypes>
+#include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -65,6 +66,28 @@ std::uint64_t fnv1a64(std::string_view s) {
   }
   return h;
 }
+
+// Appends printf-formatted text to a fixed buffer; stops (silently) when it is full.
+class Text {
+ public:
+  Text(char* p, std::size_t cap) noexcept : p_(p), cap_(cap) {}
+  __attribute__((format(printf, 2, 3))) void put(const char* fmt, ...) noexcept {
+    if (n_ >= cap_) {
+      return;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    const int k = std::vsnprintf(p_ + n_, cap_ - n_, fmt, ap);
+    va_end(ap);
+    n_ = k > 0 ? std::min(n_ + static_cast<std::size_t>(k), cap_) : n_;
+  }
+  [[nodiscard]] std::size_t size() const noexcept { return n_; }
+
+ private:
+  char* p_;
+  std::size_t cap_;
+  std::size_t n_ = 0;
+};
 
 std::span<const std::byte> bytes_of(std::string_view s) {
   return std::as_bytes(std::span<const char>(s.data(), s.size()));
@@ -351,18 +374,12 @@ struct GatewayRoutes {
   static void metrics(void* ctx, Exchange& ex) noexcept {
     Gateway& g = *static_cast<Gateway*>(ctx);
     Gateway::Worker& w = worker(g, ex);
-    std::size_t n = 0;
-    const auto put = [&](const char* fmt, auto... args) {
-      if (n < sizeof w.text) {
-        const int k = std::snprintf(w.text + n, sizeof w.text - n, fmt, args...);
-        n += k > 0 ? static_cast<std::size_t>(k) : 0;
-      }
-    };
-    put("# HELP weft_gateway_in_flight Proxied requests waiting for their upstream (this "
+    Text text(w.text, sizeof w.text);
+    text.put("# HELP weft_gateway_in_flight Proxied requests waiting for their upstream (this "
         "worker).\n# TYPE weft_gateway_in_flight gauge\nweft_gateway_in_flight{worker=\"%u\"} "
         "%u\n",
         ex.loop().index(), w.in_flight);
-    put("# HELP weft_gateway_upstream_calls_total Calls per endpoint (this worker).\n"
+    text.put("# HELP weft_gateway_upstream_calls_total Calls per endpoint (this worker).\n"
         "# TYPE weft_gateway_upstream_calls_total counter\n");
     char addr[128];
     for (std::size_t u = 0; u < w.ups.size(); ++u) {
@@ -370,17 +387,17 @@ struct GatewayRoutes {
       for (std::size_t e = 0; e < cu.endpoints.size(); ++e) {
         cu.endpoints[e].format(addr, sizeof addr);
         const client::EndpointStats s = w.ups[u]->endpoint(e);
-        put("weft_gateway_upstream_calls_total{upstream=\"%s\",endpoint=\"%s\",result=\"ok\"} "
+        text.put("weft_gateway_upstream_calls_total{upstream=\"%s\",endpoint=\"%s\",result=\"ok\"} "
             "%" PRIu64 "\n",
             cu.name.c_str(), addr, s.ok);
-        put("weft_gateway_upstream_calls_total{upstream=\"%s\",endpoint=\"%s\",result="
+        text.put("weft_gateway_upstream_calls_total{upstream=\"%s\",endpoint=\"%s\",result="
             "\"failed\"} %" PRIu64 "\n",
             cu.name.c_str(), addr, s.failures);
-        put("weft_gateway_upstream_admitted{upstream=\"%s\",endpoint=\"%s\"} %d\n",
+        text.put("weft_gateway_upstream_admitted{upstream=\"%s\",endpoint=\"%s\"} %d\n",
             cu.name.c_str(), addr, s.admitted ? 1 : 0);
       }
     }
-    (void)ex.respond(200, "text/plain; version=0.0.4", {w.text, std::min(n, sizeof w.text)});
+    (void)ex.respond(200, "text/plain; version=0.0.4", {w.text, text.size()});
   }
 };
 

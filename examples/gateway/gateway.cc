@@ -31,8 +31,10 @@ std::vector<std::string> words(std::string_view line) {
 
 bool parse_method(std::string_view s, http::Method& m) {
   static constexpr std::pair<std::string_view, http::Method> kMethods[] = {
-      {"GET", http::Method::get},   {"POST", http::Method::post},
-      {"PUT", http::Method::put},   {"DELETE", http::Method::delete_},
+      {"GET", http::Method::get},
+      {"POST", http::Method::post},
+      {"PUT", http::Method::put},
+      {"DELETE", http::Method::delete_},
       {"PATCH", http::Method::patch}};
   for (const auto& [name, value] : kMethods) {
     if (s == name) {
@@ -290,9 +292,9 @@ struct GatewayRoutes {
                            std::error_code e) {
     const char* what = "";
     const std::uint16_t st = status_of(e, what);
-    const int n = std::snprintf(w.text, sizeof w.text, "upstream %s: %s (%s)\n",
-                                w.gw->config_.upstreams[r.upstream].name.c_str(), what,
-                                e.message().c_str());
+    const int n =
+        std::snprintf(w.text, sizeof w.text, "upstream %s: %s (%s)\n",
+                      w.gw->config_.upstreams[r.upstream].name.c_str(), what, e.message().c_str());
     const http::ResponseHeader retry[] = {{"Retry-After", "1"}};
     (void)http::respond(*w.loop, d, st, "text/plain", {w.text, static_cast<std::size_t>(n)},
                         st == 503 ? std::span<const http::ResponseHeader>(retry)
@@ -341,8 +343,8 @@ struct GatewayRoutes {
     ++w.in_flight;
     p->route = &r;
     p->d = ex.defer();
-    const Result<void> sent = w.ups[r.upstream]->call(r.method_id, bytes_of(ex.body()), call,
-                                                      &GatewayRoutes::done, p);
+    const Result<void> sent =
+        w.ups[r.upstream]->call(r.method_id, bytes_of(ex.body()), call, &GatewayRoutes::done, p);
     if (!sent) {
       fail_request(w, r, p->d, sent.error());
       p->next_free = w.free;
@@ -366,20 +368,22 @@ struct GatewayRoutes {
   static void on_event(void* ctx, std::span<const std::byte> topic,
                        std::span<const std::byte> payload) noexcept {
     auto* w = static_cast<Gateway::Worker*>(ctx);
-    (void)w->gw->streams_->publish(
-        *w->loop, {reinterpret_cast<const char*>(topic.data()), topic.size()}, {},
-        {reinterpret_cast<const char*>(payload.data()), payload.size()});
+    (void)w->gw->streams_->publish(*w->loop,
+                                   {reinterpret_cast<const char*>(topic.data()), topic.size()}, {},
+                                   {reinterpret_cast<const char*>(payload.data()), payload.size()});
   }
 
   static void metrics(void* ctx, Exchange& ex) noexcept {
     Gateway& g = *static_cast<Gateway*>(ctx);
     Gateway::Worker& w = worker(g, ex);
     Text text(w.text, sizeof w.text);
-    text.put("# HELP weft_gateway_in_flight Proxied requests waiting for their upstream (this "
+    text.put(
+        "# HELP weft_gateway_in_flight Proxied requests waiting for their upstream (this "
         "worker).\n# TYPE weft_gateway_in_flight gauge\nweft_gateway_in_flight{worker=\"%u\"} "
         "%u\n",
         ex.loop().index(), w.in_flight);
-    text.put("# HELP weft_gateway_upstream_calls_total Calls per endpoint (this worker).\n"
+    text.put(
+        "# HELP weft_gateway_upstream_calls_total Calls per endpoint (this worker).\n"
         "# TYPE weft_gateway_upstream_calls_total counter\n");
     char addr[128];
     for (std::size_t u = 0; u < w.ups.size(); ++u) {
@@ -387,14 +391,16 @@ struct GatewayRoutes {
       for (std::size_t e = 0; e < cu.endpoints.size(); ++e) {
         cu.endpoints[e].format(addr, sizeof addr);
         const client::EndpointStats s = w.ups[u]->endpoint(e);
-        text.put("weft_gateway_upstream_calls_total{upstream=\"%s\",endpoint=\"%s\",result=\"ok\"} "
+        text.put(
+            "weft_gateway_upstream_calls_total{upstream=\"%s\",endpoint=\"%s\",result=\"ok\"} "
             "%" PRIu64 "\n",
             cu.name.c_str(), addr, s.ok);
-        text.put("weft_gateway_upstream_calls_total{upstream=\"%s\",endpoint=\"%s\",result="
+        text.put(
+            "weft_gateway_upstream_calls_total{upstream=\"%s\",endpoint=\"%s\",result="
             "\"failed\"} %" PRIu64 "\n",
             cu.name.c_str(), addr, s.failures);
         text.put("weft_gateway_upstream_admitted{upstream=\"%s\",endpoint=\"%s\"} %d\n",
-            cu.name.c_str(), addr, s.admitted ? 1 : 0);
+                 cu.name.c_str(), addr, s.admitted ? 1 : 0);
       }
     }
     (void)ex.respond(200, "text/plain; version=0.0.4", {w.text, text.size()});

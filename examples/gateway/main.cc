@@ -98,8 +98,8 @@ int main(int argc, char** argv) {
       ok = false;
     }
     if (!ok) {
-      std::fprintf(stderr, "weft-gateway: bad argument %s%s%s\n\n%s", a, v ? " " : "",
-                   v ? v : "", kHelp);
+      std::fprintf(stderr, "weft-gateway: bad argument %s%s%s\n\n%s", a, v ? " " : "", v ? v : "",
+                   kHelp);
       return 2;
     }
   }

@@ -256,6 +256,7 @@ inline CpuFigures cpu_figures(const CpuSample& s0, const CpuSample& s1,
 struct LoadOptions {
   std::string host = "127.0.0.1";
   std::uint32_t port = 0;
+  std::string unix_path;  // --unix PATH: connect over AF_UNIX instead (port then unused)
   std::uint32_t conns = 64;
   std::uint32_t inflight = 16;
   std::uint32_t size = 64;
@@ -299,6 +300,9 @@ inline Arg parse_load_arg(const char* a, const char* v, LoadOptions& o, std::uin
   bool ok = true;
   if (!std::strcmp(a, "--host")) {
     o.host = v;
+  } else if (!std::strcmp(a, "--unix")) {
+    o.unix_path = v;
+    ok = !o.unix_path.empty();
   } else if (!std::strcmp(a, "--port")) {
     ok = parse_u64(v, u) && u > 0 && u < 65536;
     o.port = static_cast<std::uint32_t>(u);
@@ -363,8 +367,8 @@ int parse_args(int argc, char** argv, const char* tool, void (*usage)(), std::ui
       return 2;
     }
   }
-  if (o.port == 0) {
-    std::fprintf(stderr, "%s: --port is required\n", tool);
+  if (o.port == 0 && o.unix_path.empty()) {
+    std::fprintf(stderr, "%s: --port (or --unix) is required\n", tool);
     usage();
     return 2;
   }

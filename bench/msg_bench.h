@@ -24,6 +24,9 @@ static_assert(kUnaryMethod != 0);
 
 // Loopback only: bench tools never listen on, or load, anything but this machine.
 inline bool is_loopback(const platform::Address& a) noexcept {
+  if (a.family() == AF_UNIX) {
+    return true;  // local by definition
+  }
   if (a.family() == AF_INET) {
     const auto* in = reinterpret_cast<const sockaddr_in*>(a.sockaddr_ptr());
     return (ntohl(in->sin_addr.s_addr) >> 24) == 127;

@@ -31,7 +31,7 @@ namespace {
 
 void usage() {
   std::fprintf(stderr,
-               "usage: weft-msg-bench-server [--port N] [--host ADDR] [--workers N]\n"
+               "usage: weft-msg-bench-server [--port N] [--host ADDR] [--unix PATH] [--workers N]\n"
                "                             [--cpus LIST] [--backend auto|uring|epoll]\n"
                "                             [--max-conns N] [--max-inflight K]\n");
 }
@@ -61,6 +61,7 @@ int main(int argc, char** argv) {
   platform::Config cfg;
   msg::Options opts;
   std::string host = "127.0.0.1";
+  std::string unix_path;  // --unix PATH: listen there instead of host:port
   std::uint32_t port = 7100;
   for (int i = 1; i < argc; ++i) {
     const char* a = argv[i];
@@ -75,6 +76,8 @@ int main(int argc, char** argv) {
       ok = parse_u32(v, port) && port <= 65535;
     } else if (!std::strcmp(a, "--host")) {
       host = v;
+    } else if (!std::strcmp(a, "--unix")) {
+      unix_path = v;
     } else if (!std::strcmp(a, "--workers")) {
       ok = parse_u32(v, cfg.workers);
     } else if (!std::strcmp(a, "--cpus")) {
@@ -95,8 +98,10 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  const std::string text =
-      (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(port);
+  const std::string text = !unix_path.empty()
+                               ? "unix:" + unix_path
+                               : (host.find(':') != std::string::npos ? "[" + host + "]" : host) +
+                                     ":" + std::to_string(port);
   auto addr = platform::Address::parse(text);
   if (!addr || !bench::is_loopback(addr.value())) {
     std::fprintf(stderr, "weft-msg-bench-server: %s is not a loopback address\n", text.c_str());

@@ -555,12 +555,13 @@ class MsgHandler final : public LoadHandler {
 // ---- arguments ---------------------------------------------------------------------------------
 
 void usage() {
-  std::fprintf(stderr,
-               "usage: weft-load --port P [--proto echo|msg] [--host 127.0.0.1] [--conns N]\n"
-               "                 [--inflight K] [--size 16..%u] [--duration S] [--warmup S]\n"
-               "                 [--cpu N] [--backend auto|uring|epoll] [--max-msgs N]\n"
-               "                 [--server-pid PID] [--server-core N] [--json]\n",
-               kMaxFrame);
+  std::fprintf(
+      stderr,
+      "usage: weft-load --port P|--unix PATH [--proto echo|msg] [--host 127.0.0.1] [--conns N]\n"
+      "                 [--inflight K] [--size 16..%u] [--duration S] [--warmup S]\n"
+      "                 [--cpu N] [--backend auto|uring|epoll] [--max-msgs N]\n"
+      "                 [--server-pid PID] [--server-core N] [--json]\n",
+      kMaxFrame);
 }
 
 // Returns 0 to go on, -1 after --help, else the exit status.
@@ -709,8 +710,10 @@ int main(int argc, char** argv) {
   // Last-resort bound: whatever happens, the process ends.
   ::alarm(static_cast<unsigned>(o.warmup + o.duration) + 30);
 
-  const std::string text = (o.host.find(':') != std::string::npos ? "[" + o.host + "]" : o.host) +
-                           ":" + std::to_string(o.port);
+  const std::string text =
+      !o.unix_path.empty() ? "unix:" + o.unix_path
+                           : (o.host.find(':') != std::string::npos ? "[" + o.host + "]" : o.host) +
+                                 ":" + std::to_string(o.port);
   auto addr = platform::Address::parse(text);
   if (!addr || !bench::is_loopback(addr.value())) {
     std::fprintf(stderr, "weft-load: %s is not a loopback address\n", text.c_str());

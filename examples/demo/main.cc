@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -31,18 +32,21 @@ namespace {
 using namespace weft;
 
 void usage(std::FILE* out) {
-  std::fprintf(out,
-               "usage: weft-demo [--port N] [--rpc-port N] [--host ADDR] [--workers N]\n"
-               "                 [--cpus LIST] [--backend auto|uring|epoll]\n"
-               "\n"
-               "A small appliance on weft: open the dashboard in a browser, call the HTTP\n"
-               "endpoints with curl, talk to the binary protocol with weft-cli.\n"
-               "  --port N         HTTP port (default 8080; 0 picks a free one)\n"
-               "  --rpc-port N     binary protocol port (default 7100; 0 picks one)\n"
-               "  --host ADDR      address to bind (default 127.0.0.1)\n"
-               "  --workers N      event loops, one per core (default 1)\n"
-               "  --cpus LIST      pin workers to these cpus, e.g. 0-3 or 2,3\n"
-               "  --backend B      auto (io_uring, else epoll), uring or epoll\n");
+  std::fprintf(
+      out,
+      "usage: weft-demo [--port N] [--rpc-port N] [--rpc-unix PATH] [--host ADDR] [--workers N]\n"
+      "                 [--cpus LIST] [--backend auto|uring|epoll]\n"
+      "\n"
+      "A small appliance on weft: open the dashboard in a browser, call the HTTP\n"
+      "endpoints with curl, talk to the binary protocol with weft-cli.\n"
+      "  --port N         HTTP port (default 8080; 0 picks a free one)\n"
+      "  --rpc-port N     binary protocol port (default 7100; 0 picks one)\n"
+      "  --host ADDR      address to bind (default 127.0.0.1)\n"
+      "  --rpc-unix PATH  also serve the binary protocol on a Unix socket (PATH, or\n"
+      "                   @name for an abstract one)\n"
+      "  --workers N      event loops, one per core (default 1)\n"
+      "  --cpus LIST      pin workers to these cpus, e.g. 0-3 or 2,3\n"
+      "  --backend B      auto (io_uring, else epoll), uring or epoll\n");
 }
 
 bool parse_u32(const char* s, std::uint32_t& out) {
@@ -125,6 +129,7 @@ int main(int argc, char** argv) {
   std::string host = "127.0.0.1";
   std::uint32_t port = 8080;
   std::uint32_t rpc_port = 7100;
+  std::string rpc_unix;
   for (int i = 1; i < argc; ++i) {
     const char* a = argv[i];
     const char* v = i + 1 < argc ? argv[i + 1] : nullptr;
@@ -145,6 +150,8 @@ int main(int argc, char** argv) {
       ok = parse_u32(v, rpc_port) && rpc_port <= 65535;
     } else if (!std::strcmp(a, "--host")) {
       host = v;
+    } else if (!std::strcmp(a, "--rpc-unix")) {
+      rpc_unix = v;
     } else if (!std::strcmp(a, "--workers")) {
       ok = parse_u32(v, cfg.workers) && cfg.workers >= 1 && cfg.workers <= 64;
     } else if (!std::strcmp(a, "--cpus")) {
@@ -213,12 +220,21 @@ int main(int argc, char** argv) {
 
   // The binary protocol: the settings service, topics bridged to SSE.
   examples::SettingsStore store;
-  std::vector<RpcWorker> rpc_workers(cfg.workers);
+  // One entry per (worker, listener): setup runs once for each listener of the service on
+  // each worker (TCP, and the Unix socket with --rpc-unix), concurrently across workers.
+  std::mutex rpc_mu;
+  std::vector<std::unique_ptr<RpcWorker>> rpc_workers;
   msg::Options mo;
-  mo.setup = [&](msg::Registry& registry, platform::Loop& loop) {
+  mo.setup = [&](msg::Registry& registry, platform::Loop&) {
     msg::pb::WorkspaceConfig wc;
     wc.storage = msg::pb::MessageStorage::reused;
-    RpcWorker& w = rpc_workers[loop.index()];
+    RpcWorker* wp = nullptr;
+    {
+      const std::lock_guard<std::mutex> lock(rpc_mu);
+      rpc_workers.push_back(std::make_unique<RpcWorker>());
+      wp = rpc_workers.back().get();
+    }
+    RpcWorker& w = *wp;
     auto ws = msg::pb::Workspace::create(wc);
     if (!ws) {
       WEFT_PANIC("weft-demo: workspace");
@@ -243,6 +259,14 @@ int main(int argc, char** argv) {
   std::vector<platform::Service> services;
   services.push_back(http_server.service(http_addr.value()));
   services.push_back(rpc_server.service(rpc_addr.value()));
+  if (!rpc_unix.empty()) {
+    auto ua = platform::Address::parse("unix:" + rpc_unix);
+    if (!ua) {
+      std::fprintf(stderr, "weft-demo: bad unix socket %s\n", rpc_unix.c_str());
+      return 2;
+    }
+    services.push_back(rpc_server.service(ua.value()));
+  }
   platform::Runtime rt;
   if (Result<void> r = rt.start(cfg, std::move(services)); !r) {
     std::fprintf(stderr, "weft-demo: %s\n", r.error().message().c_str());
@@ -265,6 +289,10 @@ int main(int argc, char** argv) {
       "weft-demo: rpc         %s:%u  (try: weft-cli --addr %s:%u put wifi.ssid lab; "
       "weft-cli --addr %s:%u publish demo hello)\n",
       host.c_str(), rp, host.c_str(), rp, host.c_str(), rp);
+  if (!rpc_unix.empty()) {
+    std::printf("weft-demo: rpc         unix:%s  (weft-cli --unix %s ...)\n", rpc_unix.c_str(),
+                rpc_unix.c_str());
+  }
   std::printf("weft-demo: backend     %s%s%s\n", uring ? "io_uring" : "epoll",
               dopt.backend_reason.empty() ? "" : " — ", dopt.backend_reason.c_str());
   std::printf("weft-demo: workers     %u%s%s\n", cfg.workers,

@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -112,13 +113,22 @@ int main(int argc, char** argv) {
     return 1;
   }
   examples::SettingsStore store;
-  std::vector<WorkerState> workers(cfg.workers);
+  // One entry per (worker, listener): setup runs once for each listener on each worker (TCP,
+  // and the Unix socket with --unix), concurrently across workers.
+  std::mutex workers_mu;
+  std::vector<std::unique_ptr<WorkerState>> workers;
 
   msg::Options options;
-  options.setup = [&](msg::Registry& registry, platform::Loop& loop) {
+  options.setup = [&](msg::Registry& registry, platform::Loop&) {
     msg::pb::WorkspaceConfig wc;
     wc.storage = msg::pb::MessageStorage::reused;
-    WorkerState& w = workers[loop.index()];  // each worker writes its own element
+    WorkerState* wp = nullptr;
+    {
+      const std::lock_guard<std::mutex> lock(workers_mu);
+      workers.push_back(std::make_unique<WorkerState>());
+      wp = workers.back().get();
+    }
+    WorkerState& w = *wp;
     auto ws = msg::pb::Workspace::create(wc);
     if (!ws) {
       WEFT_PANIC("settings: workspace");

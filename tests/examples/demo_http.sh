@@ -18,7 +18,7 @@ cleanup() {
 trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; [[ -f $tmp/log ]] && sed 's/^/    server: /' "$tmp/log" >&2; exit 1; }
 
-"$demo" --port 0 --rpc-port 0 --backend "${WEFT_TEST_BACKEND:-auto}" >"$tmp/log" 2>&1 &
+"$demo" --port 0 --rpc-port 0 --rpc-unix "$tmp/rpc.sock" --backend "${WEFT_TEST_BACKEND:-auto}" >"$tmp/log" 2>&1 &
 srv=$!
 for _ in $(seq 200); do grep -q "Ctrl-C" "$tmp/log" && break; sleep 0.05; done
 port=$(sed -n 's|.*dashboard   http://127.0.0.1:\([0-9]*\)/.*|\1|p' "$tmp/log")
@@ -82,6 +82,11 @@ wait_streams 3
   fail "weft-cli publish"
 wait "$sse" || true
 grep -q '^data: from the cli$' "$tmp/bridge" || { cat "$tmp/bridge"; fail "bridge"; }
+
+# The binary protocol on the Unix socket too (AF_UNIX everywhere an address is taken).
+"$clidir/weft-cli" --unix "$tmp/rpc.sock" put unix.key via-unix >/dev/null || fail "cli over unix"
+[[ "$("$clidir/weft-cli" --addr "127.0.0.1:$rpc" get unix.key)" == "unix.key = via-unix"* ]] ||
+  fail "a put over the Unix socket is seen over TCP"
 
 # Jobs: 202 + Location, long poll returns when done, short poll says done, SSE progress.
 hdr=$(c -D - -o "$tmp/job" --data-binary '{"duration_ms": 600}' "$base/jobs")

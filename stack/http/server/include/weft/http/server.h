@@ -235,7 +235,9 @@ struct ServerConfig {
   std::string server_name = "weft";         // the Server header; empty: none
   // Event streams for Exchange::events (must outlive the runtime); null: none.
   sse::Streams* streams = nullptr;
-  // Called once per worker, on its thread, before it serves: fill the router.
+  // Called once per worker and listener (each service() on each worker has its own router),
+  // on the worker's thread, before it serves: fill the router. State made here must not be
+  // replaced by a later call for the same worker (a second listener): keep one per call.
   std::function<void(Router&, platform::Loop&)> setup;
 };
 

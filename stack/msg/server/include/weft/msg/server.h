@@ -235,8 +235,10 @@ struct Options {
   std::uint32_t idempotency_entries = 1024;
   std::uint32_t idempotency_max_response = 512;
   std::uint32_t idempotency_ttl_ms = 60'000;
-  // Called once per worker, on its thread, before it serves: fill the registry. May keep
-  // `loop` (e.g. for per-worker service state).
+  // Called once per worker and listener (each service() of this Server on each worker has
+  // its own registry), on the worker's thread, before it serves: fill the registry. May keep
+  // `loop` (e.g. for per-worker service state) — state made here must not be replaced by the
+  // next call for the same worker (a second listener): keep one per call.
   std::function<void(Registry&, platform::Loop&)> setup;
   // Optional pub/sub, per worker (the same object may serve every worker if it is
   // thread-safe). Must outlive the runtime.

@@ -167,6 +167,9 @@ int main(int argc, char** argv) {
   sc.streams = &streams;
   sc.server_name = {};
   sc.overload_reserve = 16;
+  // Load generators keep their connections for the whole run (the harness's http_load counts
+  // a server-side close as an error): no per-connection request cap here.
+  sc.max_requests_per_connection = 0;
   sc.setup = [&](http::Router& r, platform::Loop& loop) {
     if (!r.add(http::Method::get, "/plaintext", &plaintext, nullptr) ||
         !r.add(http::Method::post, "/echo", &echo, nullptr) ||

@@ -34,7 +34,7 @@ COPY=$BUILD/peers
 mkdir -p "$COPY"
 (cd "$PEERS" && tar --exclude=./build -cf - .) | (cd "$COPY" && tar -xf -)
 # $PORT and $SSE_RATE are expanded by the harness's bash -c.
-CMD="$BIN --port \$PORT --workers 1 --backend $BACKEND --rate \$SSE_RATE"
+CMD="$BIN --port \$PORT --workers 1 --backend $BACKEND --rate \${SSE_RATE:-1000}"
 echo "candidate weft-$BACKEND: $CMD"
 cd "$COPY"
 PORT_BASE=${PORT_BASE:-29700} exec ./run.sh --suites http,sse \

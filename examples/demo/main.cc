@@ -12,7 +12,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
@@ -85,11 +84,6 @@ class BridgeTopics final : public msg::Topics {
  private:
   msg::HubTopics& inner_;
   http::sse::Streams& streams_;
-};
-
-struct RpcWorker {
-  std::unique_ptr<msg::pb::Workspace> workspace;
-  std::unique_ptr<examples::SettingsImpl> service;
 };
 
 // Why the backend in use was chosen: empty when io_uring runs; else the reason.
@@ -220,31 +214,9 @@ int main(int argc, char** argv) {
 
   // The binary protocol: the settings service, topics bridged to SSE.
   examples::SettingsStore store;
-  // One entry per (worker, listener): setup runs once for each listener of the service on
-  // each worker (TCP, and the Unix socket with --rpc-unix), concurrently across workers.
-  std::mutex rpc_mu;
-  std::vector<std::unique_ptr<RpcWorker>> rpc_workers;
+  examples::SettingsHost settings(store, &hub_topics);
   msg::Options mo;
-  mo.setup = [&](msg::Registry& registry, platform::Loop&) {
-    msg::pb::WorkspaceConfig wc;
-    wc.storage = msg::pb::MessageStorage::reused;
-    RpcWorker* wp = nullptr;
-    {
-      const std::lock_guard<std::mutex> lock(rpc_mu);
-      rpc_workers.push_back(std::make_unique<RpcWorker>());
-      wp = rpc_workers.back().get();
-    }
-    RpcWorker& w = *wp;
-    auto ws = msg::pb::Workspace::create(wc);
-    if (!ws) {
-      WEFT_PANIC("weft-demo: workspace");
-    }
-    w.workspace = std::move(ws.value());
-    w.service = std::make_unique<examples::SettingsImpl>(*w.workspace, store, &hub_topics);
-    if (!examples::register_service(registry, *w.service)) {
-      WEFT_PANIC("weft-demo: register_service");
-    }
-  };
+  mo.setup = [&](msg::Registry& registry, platform::Loop&) { settings.setup(registry); };
   mo.topics = [&](platform::Loop& loop) -> msg::Topics* {
     return hub_topics.attach(loop) != nullptr ? &bridge : nullptr;
   };

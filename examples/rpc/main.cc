@@ -12,7 +12,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
@@ -41,12 +40,6 @@ bool parse_u32(const char* s, std::uint32_t& out) {
   out = static_cast<std::uint32_t>(v);
   return true;
 }
-
-// One worker's objects, made on its thread by Options::setup.
-struct WorkerState {
-  std::unique_ptr<weft::msg::pb::Workspace> workspace;
-  std::unique_ptr<weft::examples::SettingsImpl> service;
-};
 
 }  // namespace
 
@@ -113,32 +106,9 @@ int main(int argc, char** argv) {
     return 1;
   }
   examples::SettingsStore store;
-  // One entry per (worker, listener): setup runs once for each listener on each worker (TCP,
-  // and the Unix socket with --unix), concurrently across workers.
-  std::mutex workers_mu;
-  std::vector<std::unique_ptr<WorkerState>> workers;
-
+  examples::SettingsHost settings(store, &topics);
   msg::Options options;
-  options.setup = [&](msg::Registry& registry, platform::Loop&) {
-    msg::pb::WorkspaceConfig wc;
-    wc.storage = msg::pb::MessageStorage::reused;
-    WorkerState* wp = nullptr;
-    {
-      const std::lock_guard<std::mutex> lock(workers_mu);
-      workers.push_back(std::make_unique<WorkerState>());
-      wp = workers.back().get();
-    }
-    WorkerState& w = *wp;
-    auto ws = msg::pb::Workspace::create(wc);
-    if (!ws) {
-      WEFT_PANIC("settings: workspace");
-    }
-    w.workspace = std::move(ws.value());
-    w.service = std::make_unique<examples::SettingsImpl>(*w.workspace, store, &topics);
-    if (!examples::register_service(registry, *w.service)) {
-      WEFT_PANIC("settings: register_service");
-    }
-  };
+  options.setup = [&](msg::Registry& registry, platform::Loop&) { settings.setup(registry); };
   options.topics = [&](platform::Loop& loop) { return topics.attach(loop); };
   msg::Server server(std::move(options));
 

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include <weft/base/assert.h>
+
 namespace weft::examples {
 
 namespace {
@@ -141,6 +143,26 @@ void SettingsImpl::publish_change(platform::Loop& loop, std::string_view key,
   if (!topics_->publish_from(loop, bytes(topic.data(), kKeyTopicPrefix.size() + key.size()),
                              event)) {
     ++events_failed_;
+  }
+}
+
+void SettingsHost::setup(msg::Registry& registry) {
+  Worker* w = nullptr;
+  {
+    const std::lock_guard<std::mutex> lock(mu_);
+    workers_.push_back(std::make_unique<Worker>());
+    w = workers_.back().get();
+  }
+  msg::pb::WorkspaceConfig wc;
+  wc.storage = msg::pb::MessageStorage::reused;
+  auto ws = msg::pb::Workspace::create(wc);
+  if (!ws) {
+    WEFT_PANIC("settings: workspace");
+  }
+  w->workspace = std::move(ws.value());
+  w->service = std::make_unique<SettingsImpl>(*w->workspace, store_, topics_);
+  if (!register_service(registry, *w->service)) {
+    WEFT_PANIC("settings: register_service");
   }
 }
 

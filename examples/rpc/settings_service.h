@@ -12,8 +12,10 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <string_view>
+#include <vector>
 
 #include <weft/msg/pubsub_topics.h>
 
@@ -72,6 +74,27 @@ class SettingsImpl final : public SettingsService {
   msg::HubTopics* topics_;
   Change change_;  // reused for every event
   std::uint64_t events_failed_ = 0;
+};
+
+// Serves the settings service on every worker and listener of a msg::Server: for each call of
+// msg::Options::setup (once per worker AND listener, concurrently across workers) one
+// Workspace and one SettingsImpl, kept until the host is destroyed (after the runtime).
+class SettingsHost {
+ public:
+  SettingsHost(SettingsStore& store, msg::HubTopics* topics) noexcept
+      : store_(store), topics_(topics) {}
+  // For msg::Options::setup. Panics when the workspace or the registration fails (start-up).
+  void setup(msg::Registry& registry);
+
+ private:
+  struct Worker {
+    std::unique_ptr<msg::pb::Workspace> workspace;
+    std::unique_ptr<SettingsImpl> service;
+  };
+  SettingsStore& store_;
+  msg::HubTopics* topics_;
+  std::mutex mu_;
+  std::vector<std::unique_ptr<Worker>> workers_;
 };
 
 // The topic every change is published on, and the prefix of the per-key topics.

@@ -124,6 +124,7 @@ int main(int argc, char** argv) {
   std::uint32_t port = 8080;
   std::uint32_t rpc_port = 7100;
   std::string rpc_unix;
+  std::string http_listen;
   for (int i = 1; i < argc; ++i) {
     const char* a = argv[i];
     const char* v = i + 1 < argc ? argv[i + 1] : nullptr;
@@ -146,6 +147,8 @@ int main(int argc, char** argv) {
       host = v;
     } else if (!std::strcmp(a, "--rpc-unix")) {
       rpc_unix = v;
+    } else if (!std::strcmp(a, "--listen")) {
+      http_listen = v;
     } else if (!std::strcmp(a, "--workers")) {
       ok = parse_u32(v, cfg.workers) && cfg.workers >= 1 && cfg.workers <= 64;
     } else if (!std::strcmp(a, "--cpus")) {
@@ -222,7 +225,8 @@ int main(int argc, char** argv) {
   };
   msg::Server rpc_server(std::move(mo));
 
-  auto http_addr = platform::Address::parse(host + ":" + std::to_string(port));
+  auto http_addr = platform::Address::parse(http_listen.empty() ? host + ":" + std::to_string(port)
+                                                                : http_listen);
   auto rpc_addr = platform::Address::parse(host + ":" + std::to_string(rpc_port));
   if (!http_addr || !rpc_addr) {
     std::fprintf(stderr, "weft-demo: bad address %s\n", host.c_str());
@@ -249,14 +253,23 @@ int main(int argc, char** argv) {
     return s.requests + s.messages;
   });
 
-  const std::uint32_t hp = rt.local_address(0).port();
   const std::uint32_t rp = rt.local_address(1).port();
   const bool uring = rt.backend_kind() == platform::BackendKind::uring;
-  std::printf("weft-demo: dashboard   http://%s:%u/\n", host.c_str(), hp);
-  std::printf(
-      "weft-demo: endpoints   curl http://%s:%u/plaintext   (also /echo /events/demo "
-      "/publish/demo /jobs /metrics)\n",
-      host.c_str(), hp);
+  if (rt.local_address(0).is_unix()) {
+    char where[128];
+    rt.local_address(0).format(where, sizeof where);
+    std::printf("weft-demo: dashboard   %s (HTTP on a Unix socket)\n", where);
+    std::printf("weft-demo: endpoints   curl --unix-socket %s http://localhost/plaintext\n",
+                http_listen.c_str() + 5);
+  } else {
+    char where[128];
+    rt.local_address(0).format(where, sizeof where);
+    std::printf("weft-demo: dashboard   http://%s/\n", where);
+    std::printf(
+        "weft-demo: endpoints   curl http://%s/plaintext   (also /echo /events/demo "
+        "/publish/demo /jobs /metrics)\n",
+        where);
+  }
   std::printf(
       "weft-demo: rpc         %s:%u  (try: weft-cli --addr %s:%u put wifi.ssid lab; "
       "weft-cli --addr %s:%u publish demo hello)\n",

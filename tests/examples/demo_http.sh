@@ -126,6 +126,15 @@ c "$base/metrics" >"$tmp/metrics"
 grep -q '^weft_http_requests_total [1-9]' "$tmp/metrics" || fail metrics
 grep -q '^weft_http_responses_status_total{code="413"} 2$' "$tmp/metrics" || fail "413 count"
 
+# HTTP on a Unix socket (--listen unix:PATH), served to curl --unix-socket.
+"$demo" --listen "unix:$tmp/http.sock" --rpc-port 0 >"$tmp/log2" 2>&1 &
+srv2=$!
+for _ in $(seq 200); do [[ -S $tmp/http.sock ]] && break; sleep 0.05; done
+[[ "$(curl -sS --max-time 5 --unix-socket "$tmp/http.sock" http://localhost/plaintext)" == "Hello, World!" ]] ||
+  { kill "$srv2"; fail "HTTP over a Unix socket"; }
+kill -TERM "$srv2"; wait "$srv2" || fail "the Unix-socket demo did not exit 0"
+[[ ! -e $tmp/http.sock ]] || fail "the socket file was left behind"
+
 # SIGTERM: drain and exit 0.
 kill -TERM "$srv"
 rc=0

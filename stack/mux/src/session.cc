@@ -52,6 +52,17 @@ std::size_t put(const Frame& f, std::span<std::byte> out) noexcept {
   return n.ok() ? n.value() : 0;
 }
 
+// Resets a slot but keeps its list membership (flags and links): a freed slot may still sit
+// in a FIFO, which drops or serves the entry when it reaches it.
+void clear_slot(detail::Slot& s) noexcept {
+  const detail::Slot keep = s;
+  s = detail::Slot{};
+  s.flags = keep.flags & kListBits;
+  s.ctl_next = keep.ctl_next;
+  s.act_next = keep.act_next;
+  s.wr_next = keep.wr_next;
+}
+
 }  // namespace
 
 Session::Session(Role role, const Limits& limits) : role_(role), limits_(limits) {
@@ -134,9 +145,7 @@ std::uint16_t Session::alloc_slot(std::uint16_t id, bool local) noexcept {
   }
   const std::uint16_t idx = free_[--free_top_];
   Slot& s = slots_[idx];
-  const std::uint8_t lists = s.flags & kListBits;
-  s = Slot{};
-  s.flags = lists;
+  clear_slot(s);
   s.id = id;
   s.local = local ? 1 : 0;
   map_insert(idx);
@@ -164,9 +173,7 @@ void Session::free_slot(std::uint16_t idx) noexcept {
   if (s.local != 0) {
     --local_live_;
   }
-  const std::uint8_t lists = s.flags & kListBits;
-  s = Slot{};
-  s.flags = lists;
+  clear_slot(s);
   free_[free_top_++] = idx;
 }
 

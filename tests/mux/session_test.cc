@@ -518,6 +518,7 @@ TEST(MuxSession, IdsExhausted) {
   Pair p(l, l);
   ASSERT_FALSE(p.run());
   std::uint32_t opened = 0;
+  std::vector<std::byte> buf(1024);
   for (;;) {
     auto r = p.c.s.open(as_bytes("i"));
     if (!r) {
@@ -526,6 +527,9 @@ TEST(MuxSession, IdsExhausted) {
     }
     ++opened;
     ASSERT_TRUE(p.c.s.reset(r.value(), ChannelError::cancel).ok());
+    // Nothing goes out (the OPEN was never sent), but the slot is recycled only once the
+    // control FIFO has passed it.
+    ASSERT_EQ(p.c.s.next_frame(buf).value(), 0u);
   }
   EXPECT_EQ(opened, 32768u);  // 1, 3, ..., 65535
 }

@@ -27,6 +27,11 @@ constexpr std::uint8_t kInCtl = 0x10;
 constexpr std::uint8_t kInAct = 0x20;
 constexpr std::uint8_t kInWr = 0x40;
 constexpr std::uint8_t kListBits = kInCtl | kInAct | kInWr;
+// A freed slot still queued in the control FIFO: it goes back to the free stack only when the
+// FIFO pops it. Reusing it earlier would let a new channel's OPEN ride an old, earlier
+// position in the FIFO and overtake the OPEN of a lower id (ids must reach the wire in
+// increasing order, §7.4).
+constexpr std::uint8_t kZombie = 0x80;
 
 // Slot::ctl, in the order emit_ctl() sends them.
 constexpr std::uint8_t kCtlOpen = 0x01;
@@ -174,7 +179,11 @@ void Session::free_slot(std::uint16_t idx) noexcept {
     --local_live_;
   }
   clear_slot(s);
-  free_[free_top_++] = idx;
+  if ((s.flags & kInCtl) != 0) {
+    s.flags |= kZombie;
+  } else {
+    free_[free_top_++] = idx;
+  }
 }
 
 void Session::push(Fifo& q, std::uint16_t idx, std::uint16_t Slot::*link) noexcept {
@@ -790,7 +799,10 @@ Result<std::size_t> Session::next_frame(std::span<std::byte> out) noexcept {
     if (s.ctl == 0 || s.id == 0) {
       pop(ctl_q_, &Slot::ctl_next);
       s.flags &= static_cast<std::uint8_t>(~kInCtl);
-      if (s.id != 0) {
+      if ((s.flags & kZombie) != 0) {
+        s.flags &= static_cast<std::uint8_t>(~kZombie);
+        free_[free_top_++] = idx;
+      } else if (s.id != 0) {
         activate(idx);  // a channel with data held back by a pending control frame
       }
     }

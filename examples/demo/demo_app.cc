@@ -3,12 +3,13 @@
 #include <time.h>
 
 #include <cinttypes>
-#include <cstdarg>
 #include <cstdio>
 #include <cstring>
 
 #include <weft/base/alloc_counter.h>
 #include <weft/http/query.h>
+
+#include "example_args.h"
 
 namespace weft::examples {
 
@@ -76,27 +77,6 @@ bool topic_of(std::string_view raw, std::span<char> out, std::string_view& topic
   topic = d.value();
   return true;
 }
-
-// Appends printf-formatted text to a fixed buffer; stops (silently) when it is full.
-class Text {
- public:
-  explicit Text(std::span<char> out) noexcept : out_(out) {}
-  __attribute__((format(printf, 2, 3))) void put(const char* fmt, ...) noexcept {
-    if (n_ >= out_.size()) {
-      return;
-    }
-    va_list ap;
-    va_start(ap, fmt);
-    const int k = std::vsnprintf(out_.data() + n_, out_.size() - n_, fmt, ap);
-    va_end(ap);
-    n_ = k > 0 ? std::min(n_ + static_cast<std::size_t>(k), out_.size()) : n_;
-  }
-  [[nodiscard]] std::size_t size() const noexcept { return n_; }
-
- private:
-  std::span<char> out_;
-  std::size_t n_ = 0;
-};
 
 std::string_view job_topic(std::uint64_t id, std::span<char> out) noexcept {
   const int n = std::snprintf(out.data(), out.size(), "jobs/%" PRIu64, id);
@@ -339,16 +319,16 @@ void DemoApp::on_waiter(platform::TimerNode* n) noexcept {
   Worker& w = *wt->w;
   DemoApp& a = *w.app;
   Job j;
-  std::size_t len = 0;
   const std::uint64_t now = now_ms();
-  if (a.find_job(wt->job, j) && now < j.start_ms + j.duration_ms && now < wt->until_ms) {
+  const bool found = a.find_job(wt->job, j);
+  if (found && now < j.start_ms + j.duration_ms && now < wt->until_ms) {
     // The loop's timers may fire a little early against this clock: wait the rest.
     const std::uint64_t left = std::min(j.start_ms + j.duration_ms, wt->until_ms) - now;
     w.loop->timers().schedule(wt->timer, w.loop->now_ms() + std::max<std::uint64_t>(left, 1));
     return;
   }
-  if (a.find_job(wt->job, j)) {
-    len = a.job_json(j, now, w.json);
+  if (found) {
+    const std::size_t len = a.job_json(j, now, w.json);
     (void)http::respond(*w.loop, wt->d, 200, "application/json", {w.json, len});
   } else {
     (void)http::respond(*w.loop, wt->d, 404, "application/json", "{\"error\":\"no such job\"}");
@@ -436,7 +416,7 @@ std::size_t DemoApp::metrics_json(std::span<char> out) noexcept {
     dropped = hub_->total().dropped;
   }
   dropped += streams_.stats().dropped;
-  Text text{out};
+  TextBuffer text{out};
   const char* backend = rt->backend_kind() == platform::BackendKind::uring ? "io_uring" : "epoll";
   text.put("{\"t\":%" PRIu64 ",\"uptime_s\":%" PRIu64
            ",\"backend\":\"%s\",\"backend_reason\":\"%s\"",
@@ -490,7 +470,7 @@ std::size_t DemoApp::prometheus(std::span<char> out) const noexcept {
   }
   const http::ServerStats s = server_->stats();
   const platform::StatsSnapshot ps = rt->stats();
-  Text text{out};
+  TextBuffer text{out};
   const auto metric = [&text](const char* name, const char* type, const char* help,
                               std::uint64_t v) {
     text.put("# HELP %s %s\n# TYPE %s %s\n%s %" PRIu64 "\n", name, help, name, type, name, v);

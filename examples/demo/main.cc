@@ -22,6 +22,8 @@
 #include <weft/platform/cpu_list.h>
 #include <weft/platform/runtime.h>
 
+#include "example_args.h"
+
 #include "demo_app.h"
 #include "demo_assets.h"
 #include "settings_service.h"
@@ -46,16 +48,6 @@ void usage(std::FILE* out) {
       "  --workers N      event loops, one per core (default 1)\n"
       "  --cpus LIST      pin workers to these cpus, e.g. 0-3 or 2,3\n"
       "  --backend B      auto (io_uring, else epoll), uring or epoll\n");
-}
-
-bool parse_u32(const char* s, std::uint32_t& out) {
-  char* end = nullptr;
-  const unsigned long v = std::strtoul(s, &end, 10);
-  if (end == s || *end != '\0' || v > 0xffffffffUL) {
-    return false;
-  }
-  out = static_cast<std::uint32_t>(v);
-  return true;
 }
 
 // Binary-protocol topics bridged to SSE: a PUBLISH is recorded in the topic's replay ring
@@ -140,9 +132,9 @@ int main(int argc, char** argv) {
     ++i;
     bool ok = true;
     if (!std::strcmp(a, "--port")) {
-      ok = parse_u32(v, port) && port <= 65535;
+      ok = examples::parse_u32(v, port) && port <= 65535;
     } else if (!std::strcmp(a, "--rpc-port")) {
-      ok = parse_u32(v, rpc_port) && rpc_port <= 65535;
+      ok = examples::parse_u32(v, rpc_port) && rpc_port <= 65535;
     } else if (!std::strcmp(a, "--host")) {
       host = v;
     } else if (!std::strcmp(a, "--rpc-unix")) {
@@ -150,17 +142,11 @@ int main(int argc, char** argv) {
     } else if (!std::strcmp(a, "--listen")) {
       http_listen = v;
     } else if (!std::strcmp(a, "--workers")) {
-      ok = parse_u32(v, cfg.workers) && cfg.workers >= 1 && cfg.workers <= 64;
+      ok = examples::parse_u32(v, cfg.workers) && cfg.workers >= 1 && cfg.workers <= 64;
     } else if (!std::strcmp(a, "--cpus")) {
       cfg.cpus = v;
     } else if (!std::strcmp(a, "--backend")) {
-      if (!std::strcmp(v, "uring") || !std::strcmp(v, "io_uring")) {
-        cfg.backend = platform::BackendKind::uring;
-      } else if (!std::strcmp(v, "epoll")) {
-        cfg.backend = platform::BackendKind::epoll;
-      } else {
-        ok = !std::strcmp(v, "auto");
-      }
+      ok = examples::parse_backend(v, cfg.backend);
     } else {
       std::fprintf(stderr, "weft-demo: unknown option %s\n", a);
       usage(stderr);

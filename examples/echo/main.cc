@@ -15,6 +15,8 @@
 #include <weft/platform/error.h>
 #include <weft/platform/runtime.h>
 
+#include "example_args.h"
+
 #include "echo_service.h"
 
 namespace {
@@ -25,16 +27,6 @@ void usage() {
                "                 [--cpus LIST] [--backend auto|uring|epoll]\n"
                "                 [--accept reuseport|rr] [--max-conns N] [--max-frame BYTES]\n"
                "                 [--varint]\n");
-}
-
-bool parse_u32(const char* s, std::uint32_t& out) {
-  char* end = nullptr;
-  unsigned long v = std::strtoul(s, &end, 10);
-  if (end == s || *end != '\0' || v > 0xffffffffUL) {
-    return false;
-  }
-  out = static_cast<std::uint32_t>(v);
-  return true;
 }
 
 }  // namespace
@@ -60,24 +52,18 @@ int main(int argc, char** argv) {
     };
     bool ok = true;
     if (!std::strcmp(a, "--port")) {
-      ok = parse_u32(need(), port) && port <= 65535;
+      ok = examples::parse_u32(need(), port) && port <= 65535;
     } else if (!std::strcmp(a, "--host")) {
       host = need();
     } else if (!std::strcmp(a, "--unix")) {
       unix_path = need();
     } else if (!std::strcmp(a, "--workers")) {
-      ok = parse_u32(need(), cfg.workers);
+      ok = examples::parse_u32(need(), cfg.workers);
     } else if (!std::strcmp(a, "--cpus")) {
       cfg.cpus = need();
     } else if (!std::strcmp(a, "--backend")) {
       const char* b = need();
-      if (!std::strcmp(b, "uring") || !std::strcmp(b, "io_uring")) {
-        cfg.backend = platform::BackendKind::uring;
-      } else if (!std::strcmp(b, "epoll")) {
-        cfg.backend = platform::BackendKind::epoll;
-      } else {
-        ok = !std::strcmp(b, "auto");
-      }
+      ok = examples::parse_backend(b, cfg.backend);
     } else if (!std::strcmp(a, "--accept")) {
       const char* m = need();
       if (!std::strcmp(m, "rr")) {
@@ -86,9 +72,9 @@ int main(int argc, char** argv) {
         ok = !std::strcmp(m, "reuseport");
       }
     } else if (!std::strcmp(a, "--max-conns")) {
-      ok = parse_u32(need(), cfg.max_connections);
+      ok = examples::parse_u32(need(), cfg.max_connections);
     } else if (!std::strcmp(a, "--max-frame")) {
-      ok = parse_u32(need(), echo.max_frame_size) && echo.max_frame_size > 0;
+      ok = examples::parse_u32(need(), echo.max_frame_size) && echo.max_frame_size > 0;
     } else if (!std::strcmp(a, "--varint")) {
       echo.prefix = frame::PrefixKind::varint;
     } else if (!std::strcmp(a, "-h") || !std::strcmp(a, "--help")) {

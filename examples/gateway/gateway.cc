@@ -1,7 +1,6 @@
 #include "gateway.h"
 
 #include <cinttypes>
-#include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -12,6 +11,8 @@
 #include <weft/msg/error.h>
 #include <weft/msg/server.h>
 #include <weft/platform/error.h>
+
+#include "example_args.h"
 
 namespace weft::examples {
 
@@ -68,28 +69,6 @@ std::uint64_t fnv1a64(std::string_view s) {
   }
   return h;
 }
-
-// Appends printf-formatted text to a fixed buffer; stops (silently) when it is full.
-class Text {
- public:
-  Text(char* p, std::size_t cap) noexcept : p_(p), cap_(cap) {}
-  __attribute__((format(printf, 2, 3))) void put(const char* fmt, ...) noexcept {
-    if (n_ >= cap_) {
-      return;
-    }
-    va_list ap;
-    va_start(ap, fmt);
-    const int k = std::vsnprintf(p_ + n_, cap_ - n_, fmt, ap);
-    va_end(ap);
-    n_ = k > 0 ? std::min(n_ + static_cast<std::size_t>(k), cap_) : n_;
-  }
-  [[nodiscard]] std::size_t size() const noexcept { return n_; }
-
- private:
-  char* p_;
-  std::size_t cap_;
-  std::size_t n_ = 0;
-};
 
 std::span<const std::byte> bytes_of(std::string_view s) {
   return std::as_bytes(std::span<const char>(s.data(), s.size()));
@@ -376,7 +355,7 @@ struct GatewayRoutes {
   static void metrics(void* ctx, Exchange& ex) noexcept {
     Gateway& g = *static_cast<Gateway*>(ctx);
     Gateway::Worker& w = worker(g, ex);
-    Text text(w.text, sizeof w.text);
+    TextBuffer text{std::span<char>(w.text, sizeof w.text)};
     text.put(
         "# HELP weft_gateway_in_flight Proxied requests waiting for their upstream (this "
         "worker).\n# TYPE weft_gateway_in_flight gauge\nweft_gateway_in_flight{worker=\"%u\"} "

@@ -14,7 +14,9 @@
 
 #include <weft/base/log.h>
 #include <weft/platform/runtime.h>
+
 #include <weft/pubsub/hub.h>
+#include "example_args.h"
 
 #include "gateway.h"
 
@@ -48,16 +50,6 @@ constexpr const char* kHelp =
     "failed, or lost mid-call), 503 + Retry-After (no endpoint, overloaded), 504 (deadline).\n"
     "GET /metrics: per-endpoint calls and admission. SIGINT/SIGTERM drain and exit 0.\n";
 
-bool parse_u32(const char* s, std::uint32_t& out) {
-  char* end = nullptr;
-  const unsigned long v = std::strtoul(s, &end, 10);
-  if (end == s || *end != '\0' || v > 0xffffffffUL) {
-    return false;
-  }
-  out = static_cast<std::uint32_t>(v);
-  return true;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -83,17 +75,11 @@ int main(int argc, char** argv) {
     } else if (!std::strcmp(a, "--listen")) {
       listen = v;
     } else if (!std::strcmp(a, "--workers")) {
-      ok = parse_u32(v, cfg.workers) && cfg.workers >= 1 && cfg.workers <= 64;
+      ok = examples::parse_u32(v, cfg.workers) && cfg.workers >= 1 && cfg.workers <= 64;
     } else if (!std::strcmp(a, "--cpus")) {
       cfg.cpus = v;
     } else if (!std::strcmp(a, "--backend")) {
-      if (!std::strcmp(v, "uring") || !std::strcmp(v, "io_uring")) {
-        cfg.backend = platform::BackendKind::uring;
-      } else if (!std::strcmp(v, "epoll")) {
-        cfg.backend = platform::BackendKind::epoll;
-      } else {
-        ok = !std::strcmp(v, "auto");
-      }
+      ok = examples::parse_backend(v, cfg.backend);
     } else {
       ok = false;
     }

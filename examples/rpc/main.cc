@@ -19,6 +19,8 @@
 #include <weft/msg/pubsub_topics.h>
 #include <weft/platform/runtime.h>
 
+#include "example_args.h"
+
 #include "settings_service.h"
 
 namespace {
@@ -29,16 +31,6 @@ void usage(std::FILE* out) {
                "                     [--cpus LIST] [--backend auto|uring|epoll]\n"
                "Serves the settings service (Get, Put, List; changes on topics \"settings\"\n"
                "and \"settings/<key>\") on 127.0.0.1:7100 by default.\n");
-}
-
-bool parse_u32(const char* s, std::uint32_t& out) {
-  char* end = nullptr;
-  const unsigned long v = std::strtoul(s, &end, 10);
-  if (end == s || *end != '\0' || v > 0xffffffffUL) {
-    return false;
-  }
-  out = static_cast<std::uint32_t>(v);
-  return true;
 }
 
 }  // namespace
@@ -67,23 +59,17 @@ int main(int argc, char** argv) {
     ++i;
     bool ok = true;
     if (!std::strcmp(a, "--port")) {
-      ok = parse_u32(v, port) && port <= 65535;
+      ok = examples::parse_u32(v, port) && port <= 65535;
     } else if (!std::strcmp(a, "--host")) {
       host = v;
     } else if (!std::strcmp(a, "--unix")) {
       unix_path = v;
     } else if (!std::strcmp(a, "--workers")) {
-      ok = parse_u32(v, cfg.workers) && cfg.workers >= 1;
+      ok = examples::parse_u32(v, cfg.workers) && cfg.workers >= 1;
     } else if (!std::strcmp(a, "--cpus")) {
       cfg.cpus = v;
     } else if (!std::strcmp(a, "--backend")) {
-      if (!std::strcmp(v, "uring") || !std::strcmp(v, "io_uring")) {
-        cfg.backend = platform::BackendKind::uring;
-      } else if (!std::strcmp(v, "epoll")) {
-        cfg.backend = platform::BackendKind::epoll;
-      } else {
-        ok = !std::strcmp(v, "auto");
-      }
+      ok = examples::parse_backend(v, cfg.backend);
     } else {
       std::fprintf(stderr, "weft-settings: unknown option %s\n", a);
       usage(stderr);

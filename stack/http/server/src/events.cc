@@ -33,13 +33,8 @@ Result<void> Exchange::events(std::string_view topic) noexcept {
   // The head is queued first and the subscription made in the same callback: both happen
   // before any byte leaves, so an event published once the client has the head is never
   // missed, and replayed events follow the head on the wire.
-  HeadSpec hs;
-  hs.status = 200;
-  hs.content_type = "text/event-stream";
+  HeadSpec hs = head_spec(200, "text/event-stream");
   hs.stream = true;
-  hs.http10 = req_->version == Version::http10;
-  hs.cors = w.cors_index(*req_);
-  hs.extra = {extra_, n_extra_};
   const std::string_view head = w.head(hs);
   const Result<void> sent =
       head.empty()

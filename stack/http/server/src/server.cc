@@ -782,14 +782,8 @@ Result<void> Exchange::send(std::uint16_t status, std::string_view content_type,
   answered_ = true;
   HttpWorker& w = *h_->w_;
   const bool head_only = req_->method == Method::head;
-  HeadSpec hs;
-  hs.status = status;
-  hs.content_type = content_type;
+  HeadSpec hs = head_spec(status, content_type);
   hs.length = body.size();
-  hs.after = h_->close_after_ ? After::close : After::keep;
-  hs.http10 = req_->version == Version::http10;
-  hs.cors = w.cors_index(*req_);
-  hs.extra = {extra_, n_extra_};
   const std::string_view head = w.head(hs);
   if (head.empty()) {
     conn_->abort(make_error_code(platform_errc::no_buffers));
@@ -810,6 +804,17 @@ Result<void> Exchange::send(std::uint16_t status, std::string_view content_type,
   k.count_status(status);
   k.bytes_out.add(head.size() + out.size());
   return h_->after_response(*conn_);
+}
+
+HeadSpec Exchange::head_spec(std::uint16_t status, std::string_view content_type) const noexcept {
+  HeadSpec hs;
+  hs.status = status;
+  hs.content_type = content_type;
+  hs.after = h_->close_after_ ? After::close : After::keep;
+  hs.http10 = req_->version == Version::http10;
+  hs.cors = h_->w_->cors_index(*req_);
+  hs.extra = {extra_, n_extra_};
+  return hs;
 }
 
 Result<void> Exchange::respond(std::uint16_t status, std::string_view content_type,
@@ -836,15 +841,9 @@ Result<void> Exchange::respond_chunked(std::uint16_t status, std::string_view co
   if (http10) {
     h_->close_after_ = true;  // close-delimited
   }
-  HeadSpec hs;
-  hs.status = status;
-  hs.content_type = content_type;
-  hs.after = h_->close_after_ ? After::close : After::keep;
-  hs.http10 = http10;
+  HeadSpec hs = head_spec(status, content_type);
   hs.chunked = !http10;
   hs.no_length = http10;
-  hs.cors = w.cors_index(*req_);
-  hs.extra = {extra_, n_extra_};
   const std::string_view head = w.head(hs);
   if (head.empty()) {
     conn_->abort(make_error_code(platform_errc::no_buffers));

@@ -53,6 +53,7 @@ namespace weft::http {
 class Exchange;
 class HttpConn;
 class HttpWorker;
+struct HeadSpec;
 
 namespace sse {
 class Streams;
@@ -200,6 +201,9 @@ class Exchange {
   friend class HttpConn;
   Result<void> send(std::uint16_t status, std::string_view content_type, std::string_view body,
                     bool by_ref) noexcept;
+  // The response head's fields this request decides: connection, version, CORS, extra headers.
+  [[nodiscard]] HeadSpec head_spec(std::uint16_t status,
+                                   std::string_view content_type) const noexcept;
   Exchange(HttpConn& h, platform::Conn& c, const Request& r, std::string_view body,
            const Router::Match& m) noexcept
       : h_(&h), conn_(&c), req_(&r), body_(body), match_(&m) {}

@@ -52,6 +52,8 @@ const char* to_string(mux_errc e) noexcept {
       return "peer settings not received yet";
     case mux_errc::bad_argument:
       return "argument out of range";
+    case mux_errc::not_negotiated:
+      return "peer did not negotiate channels (HELLO feature bit MUX)";
   }
   return "unknown weft.mux error";
 }

@@ -87,16 +87,36 @@ Session::Session(Role role, const Limits& limits) : role_(role), limits_(limits)
   std::fill_n(map_.get(), cap, kNil);
   map_mask_ = cap - 1;
   free_ = std::make_unique<std::uint16_t[]>(n);
-  for (std::uint16_t i = 0; i < n; ++i) {
-    free_[i] = static_cast<std::uint16_t>(n - 1 - i);  // slot 0 is handed out first
-  }
-  free_top_ = n;
   refusals_ =
       std::make_unique<std::uint16_t[]>(std::max<std::uint16_t>(limits_.max_pending_refusals, 1));
   // size_t arithmetic: 0xfffe * 2^32 does not fit 32 bits (armhf); the caller sized it.
   arena_ = std::make_unique<std::byte[]>(static_cast<std::size_t>(n) * limits_.queue_per_channel);
+  reset(role);
+}
+
+void Session::reset(Role role) noexcept {
+  role_ = role;
+  const std::uint16_t n = limits_.max_channels;
+  std::fill_n(slots_.get(), n, Slot{});
+  std::fill_n(map_.get(), map_mask_ + 1, kNil);
+  for (std::uint16_t i = 0; i < n; ++i) {
+    free_[i] = static_cast<std::uint16_t>(n - 1 - i);  // slot 0 is handed out first
+  }
+  free_top_ = n;
+  refusal_head_ = refusal_count_ = 0;
+  live_ = local_live_ = blocked_writers_ = 0;
+  ctl_q_ = act_q_ = wr_q_ = Fifo{};
   next_local_id_ = role == Role::client ? 1 : 2;
+  peer_last_id_ = 0;
+  conn_send_window_ = 0;
   conn_recv_window_ = limits_.conn_window;
+  conn_to_credit_ = 0;
+  conn_queued_ = 0;
+  peer_ = Settings{};
+  peer_ready_ = settings_sent_ = false;
+  rate_second_ = 0;
+  opens_this_second_ = resets_this_second_ = 0;
+  error_ = {};
 }
 
 Session::~Session() = default;
@@ -814,6 +834,11 @@ Result<std::size_t> Session::next_frame(std::span<std::byte> out) noexcept {
 }
 
 // ---- introspection -----------------------------------------------------------------------
+
+std::uint16_t Session::slot_of(std::uint16_t ch) const noexcept {
+  const Slot* s = live(ch);
+  return s == nullptr ? kNil : static_cast<std::uint16_t>(s - slots_.get());
+}
 
 ChannelState Session::state(std::uint16_t ch) const noexcept {
   const Slot* s = live(ch);

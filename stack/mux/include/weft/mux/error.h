@@ -43,6 +43,8 @@ enum class mux_errc : int {
   ids_exhausted,  // open(): every channel id of this side's parity was used once
   not_ready,      // open(): the peer's MUX_SETTINGS has not arrived yet
   bad_argument,   // a name outside 1..255 bytes, consume() beyond what was received, ...
+  // weft::mux::Endpoint (the connection).
+  not_negotiated,  // the peer's HELLO / HELLO_ACK did not set feature bit MUX (§7.1)
 };
 
 // The category object; name() is "weft.mux". Never allocates.

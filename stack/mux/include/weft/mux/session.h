@@ -140,6 +140,10 @@ class Session {
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
+  // Forgets every channel and the peer's settings, as if newly constructed with `role` and
+  // the same limits, without allocating (a pooled connection handler reuses its Session).
+  void reset(Role role) noexcept;
+
   // Applies one received frame. Returns its Event, or a connection-fatal mux_errc
   // (flow_control, window_overflow, data_too_large, unknown_channel, bad_channel_id,
   // bad_state, open_flood, reset_flood), after which the Session is dead (sticky).
@@ -186,6 +190,10 @@ class Session {
 
   // ---- introspection (tests, metrics) ----
   [[nodiscard]] ChannelState state(std::uint16_t ch) const noexcept;
+  // The slot index (0..max_channels-1) of a live channel, or 0xffff: stable while the
+  // channel is live, so a caller can keep per-channel data in an array beside the Session.
+  [[nodiscard]] std::uint16_t slot_of(std::uint16_t ch) const noexcept;
+  [[nodiscard]] const Limits& limits() const noexcept { return limits_; }
   [[nodiscard]] std::uint32_t send_window(std::uint16_t ch) const noexcept;  // 0 if idle
   [[nodiscard]] std::uint32_t recv_window(std::uint16_t ch) const noexcept;  // 0 if idle
   [[nodiscard]] std::uint32_t conn_send_window() const noexcept { return conn_send_window_; }

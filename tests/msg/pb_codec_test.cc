@@ -48,7 +48,13 @@ TEST(PbGenerated, TraitsCarryTypesIdsAndNames) {
   static_assert(std::is_same_v<CalcRpc::Add::Response, AddReply>);
   static_assert(std::is_same_v<CalcRpc::Echo::Request, EchoRequest>);
   static_assert(std::is_same_v<CalcRpc::Echo::Response, EchoReply>);
-  static_assert(CalcRpc::kMethodCount == 2);
+  static_assert(CalcRpc::kMethodCount == 2);  // unary methods only
+  static_assert(CalcRpc::kStreamCount == 2);
+  static_assert(std::is_same_v<CalcRpc::Ticks::Response, AddReply>);
+  static_assert(CalcRpc::Ticks::server_streaming && !CalcRpc::Ticks::client_streaming);
+  static_assert(CalcRpc::Chat::server_streaming && CalcRpc::Chat::client_streaming);
+  EXPECT_EQ(CalcRpc::Ticks::channel, "rpc:weft.test.Calc/Ticks");
+  EXPECT_EQ(CalcRpc::Chat::name, "weft.test.Calc/Chat");
   EXPECT_EQ(CalcRpc::kName, "weft.test.Calc");
   EXPECT_EQ(CalcRpc::Add::name, "weft.test.Calc/Add");
   EXPECT_EQ(CalcRpc::Echo::name, "weft.test.Calc/Echo");

@@ -571,6 +571,39 @@ Result<std::size_t> Session::write(std::uint16_t ch, std::span<const std::byte> 
   return std::size_t{n};
 }
 
+Result<void> Session::write_all(std::uint16_t ch, std::span<const std::byte> head,
+                                std::span<const std::byte> body) noexcept {
+  if (error_) {
+    return fail(error_);
+  }
+  Slot* s = live(ch);
+  if (s == nullptr || s->stage == kOpenReceived) {
+    return fail(mux_errc::no_channel);
+  }
+  if ((s->flags & kFinQueued) != 0) {
+    return fail(mux_errc::closed);
+  }
+  const std::size_t total = head.size() + body.size();
+  if (total > limits_.queue_per_channel - 256u) {  // 256: room an unsent OPEN name may hold
+    return fail(mux_errc::bad_argument);
+  }
+  if (total > room(*s)) {
+    if ((s->flags & kWantWritable) == 0) {
+      s->flags |= kWantWritable;
+      ++blocked_writers_;
+    }
+    return fail(mux_errc::would_block);
+  }
+  for (std::span<const std::byte> part : {head, body}) {
+    if (!part.empty()) {
+      Result<std::size_t> n = write(ch, part);
+      WEFT_ASSERT(n.ok() && *n == part.size());
+      (void)n;
+    }
+  }
+  return {};
+}
+
 Result<void> Session::consume(std::uint16_t ch, std::size_t n) noexcept {
   if (error_) {
     return fail(error_);

@@ -498,6 +498,18 @@ Result<std::size_t> Endpoint::write(std::uint16_t ch, std::span<const std::byte>
   return n;
 }
 
+Result<void> Endpoint::write_all(std::uint16_t ch, std::span<const std::byte> head,
+                                 std::span<const std::byte> body) noexcept {
+  if (conn_ == nullptr || state_ != State::open) {
+    return fail(mux_errc::closed);
+  }
+  Result<void> r = session_.write_all(ch, head, body);
+  if (r) {
+    kick();
+  }
+  return r;
+}
+
 Result<void> Endpoint::consume(std::uint16_t ch, std::size_t n) noexcept {
   Result<void> r = session_.consume(ch, n);
   if (r && conn_ != nullptr) {

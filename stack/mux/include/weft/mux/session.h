@@ -166,6 +166,12 @@ class Session {
   // next_writable() returns ch once there is room for half a queue), no_channel, closed.
   [[nodiscard]] Result<std::size_t> write(std::uint16_t ch,
                                           std::span<const std::byte> bytes) noexcept;
+  // All or nothing: queues head then body (copied) only if both fit now, so a message is
+  // never split by back-pressure. Errors: would_block (no room for all of it now;
+  // next_writable() returns ch later), bad_argument (head + body exceed queue_per_channel:
+  // it could never fit), and write()'s.
+  [[nodiscard]] Result<void> write_all(std::uint16_t ch, std::span<const std::byte> head,
+                                       std::span<const std::byte> body = {}) noexcept;
   // The application is done with n received bytes of `ch`: they become credit again (a
   // WINDOW_UPDATE is queued once half of a window is owed). Errors: no_channel,
   // bad_argument (n above what was received and not consumed).

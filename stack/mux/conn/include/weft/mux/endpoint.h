@@ -129,6 +129,10 @@ class Endpoint final : public platform::Handler {
                                            std::uint32_t window = 0) noexcept;
   [[nodiscard]] Result<std::size_t> write(std::uint16_t ch,
                                           std::span<const std::byte> bytes) noexcept;
+  // All or nothing (Session::write_all): head then body, or would_block with on_writable()
+  // to follow. For messages that must not be split by back-pressure (weft/mux/stream.h).
+  [[nodiscard]] Result<void> write_all(std::uint16_t ch, std::span<const std::byte> head,
+                                       std::span<const std::byte> body = {}) noexcept;
   [[nodiscard]] Result<void> consume(std::uint16_t ch, std::size_t n) noexcept;
   [[nodiscard]] Result<void> close(std::uint16_t ch) noexcept;
   [[nodiscard]] Result<void> reset(std::uint16_t ch, ChannelError code) noexcept;

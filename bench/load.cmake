@@ -38,3 +38,9 @@ target_link_libraries(weft-http-bench-server PRIVATE weft::http_server weft::msg
                       weft_internal_options)
 set_target_properties(weft-http-bench-server PROPERTIES
                       RUNTIME_OUTPUT_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR})
+
+# weft-mux-bench: weft::mux channels on loopback (bench/run_mux_compare.sh): one channel's
+# bulk rate beside raw u32-framed TCP, fairness under K bulk channels, open/close cost.
+add_executable(weft-mux-bench ${CMAKE_CURRENT_LIST_DIR}/mux_bench.cc)
+target_link_libraries(weft-mux-bench PRIVATE weft::mux_conn weft::frame weft_internal_options)
+set_target_properties(weft-mux-bench PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR})

@@ -114,10 +114,15 @@ void Conn::resume_reading() noexcept {
 void Conn::set_watermark_pause(bool enabled) noexcept {
   if (enabled) {
     clear(kNoWatermarkPause);
+    if (has(kAboveHigh)) {
+      clear(kAboveHigh);
+      loop_->watermark_reached(*this);  // over the high watermark now: pause as usual
+    }
   } else {
     set(kNoWatermarkPause);
     if (has(kPausedWatermark)) {
       clear(kPausedWatermark);
+      set(kAboveHigh);  // still owed an on_writable below the low watermark
       loop_->unpaused(*this);
     }
   }

@@ -326,6 +326,10 @@ void Loop::update_reading(Conn& c) noexcept {
 }
 
 void Loop::watermark_reached(Conn& c) noexcept {
+  if (c.has(Conn::kNoWatermarkPause)) {
+    c.set(Conn::kAboveHigh);  // reading goes on; on_writable below the low watermark
+    return;
+  }
   c.set(Conn::kPausedWatermark);
   update_reading(c);
 }
@@ -491,9 +495,12 @@ void Loop::on_send(Conn& c, const detail::Completion& cq) noexcept {
   if (!c.out_.empty()) {
     dirty_.push(c);
   }
-  if (c.has(Conn::kPausedWatermark) && c.out_.bytes() <= cfg_.low_watermark) {
-    c.clear(Conn::kPausedWatermark);
-    unpaused(c);
+  if (c.has(Conn::kPausedWatermark | Conn::kAboveHigh) && c.out_.bytes() <= cfg_.low_watermark) {
+    if (c.has(Conn::kPausedWatermark)) {
+      c.clear(Conn::kPausedWatermark);
+      unpaused(c);
+    }
+    c.clear(Conn::kAboveHigh);
     if (c.state_ == Conn::State::open) {
       want_room(c);  // on_writable at the end of the iteration, as promised
     }

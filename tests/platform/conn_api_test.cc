@@ -44,6 +44,7 @@ struct Hooks {
   std::function<void(Conn&, BufView)> data;
   std::function<bool(Conn&, Timeout)> timeout;
   std::function<void(Conn&, std::error_code)> close;
+  std::function<void(Conn&)> writable;
 };
 
 class HookHandler final : public Handler {
@@ -52,6 +53,11 @@ class HookHandler final : public Handler {
   void on_open(Conn& c) noexcept override {
     if (h_->open) {
       h_->open(c);
+    }
+  }
+  void on_writable(Conn& c) noexcept override {
+    if (h_->writable) {
+      h_->writable(c);
     }
   }
   void on_data(Conn& c, BufView in) noexcept override {
@@ -801,6 +807,28 @@ TEST_P(WatermarkTest, DisabledKeepsReadingWhileOutputIsQueued) {
   EXPECT_EQ(delivered_, kBytes);
   EXPECT_GE(max_queued_, cfg_.high_watermark);  // above high, and still reading
   EXPECT_GE(queued_, cfg_.high_watermark);
+}
+
+// With the pause off, output that reached the high watermark still earns an on_writable
+// once it drains to the low one (weft::mux bounds its own queue by it): without it, a
+// protocol that stopped writing at the high watermark would wait for input forever.
+TEST_P(WatermarkTest, DisabledStillGetsOnWritableBelowTheLowWatermark) {
+  int writable = 0;
+  std::size_t queued_then = 0;
+  hooks_.writable = [&](Conn& c) {
+    ++writable;
+    queued_then = c.queued_bytes();
+  };
+  run_flood(false);
+  ASSERT_NE(client_, nullptr);
+  ASSERT_GE(queued_, cfg_.high_watermark);
+  const int before = writable;
+  ASSERT_TRUE(spin([&] {
+    client_->poll();
+    client_->in.clear();
+    return writable > before;
+  })) << "no on_writable after draining below the low watermark";
+  EXPECT_LE(queued_then, cfg_.low_watermark);
 }
 
 // ---- Loop::connect ---------------------------------------------------------------------------

@@ -190,7 +190,9 @@ class Conn {
   void resume_reading() noexcept;
   // By default reading also pauses while queued output is above Config::high_watermark and
   // resumes below the low one. A protocol that must keep reading control frames while its
-  // data queues are full (window updates, pings) turns that off and pauses by itself.
+  // data queues are full (window updates, pings) turns that off and pauses by itself; it
+  // still gets on_writable() once output that reached the high watermark falls to the low
+  // one, so it can bound its own queue by the same watermarks.
   void set_watermark_pause(bool enabled) noexcept;
 
   // ---- deadlines
@@ -236,6 +238,7 @@ class Conn {
     kWantRoom = 1u << 11,  // a send failed for lack of room: on_writable when there is
     kNoWatermarkPause = 1u << 12,
     kOutbound = 1u << 13,
+    kAboveHigh = 1u << 14,  // watermark pause off: output reached the high watermark
   };
   [[nodiscard]] bool has(std::uint16_t f) const noexcept { return (flags_ & f) != 0; }
   void set(std::uint16_t f) noexcept { flags_ = static_cast<std::uint16_t>(flags_ | f); }

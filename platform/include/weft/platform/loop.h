@@ -265,8 +265,7 @@ inline void Loop::after_queue(Conn& c, bool was_empty) noexcept {
       arm_deadline(c, now_ + c.timeouts_.write_ms);
     }
   }
-  if (c.out_.bytes() >= cfg_.high_watermark &&
-      !c.has(Conn::kPausedWatermark | Conn::kNoWatermarkPause)) {
+  if (c.out_.bytes() >= cfg_.high_watermark && !c.has(Conn::kPausedWatermark | Conn::kAboveHigh)) {
     watermark_reached(c);
   }
   dirty_.push(c);

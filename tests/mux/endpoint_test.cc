@@ -9,6 +9,7 @@
 //     negotiated MUX gets ERROR bad_frame and is closed while another client is served.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <chrono>
 #include <cstring>
 #include <memory>
@@ -426,6 +427,67 @@ TEST_P(EndpointTest, BulkTransferKeepsEveryByte) {
   EXPECT_EQ(c.got, want);
   EXPECT_EQ(c.code, ChannelError{});
   EXPECT_GE(ep->stats().bytes_out, kTotal);
+}
+
+// Windows far larger than the send queues: the flush must keep going round (emit, wake the
+// writer, emit) for as long as there is credit, not stop after a fixed number of rounds
+// (it once did after four, which stalled any window above 4 x queue_per_channel).
+// A writer driven only by callbacks (on_accepted, on_writable), as an application is.
+struct Pump final : ChannelHandler {
+  std::uint64_t total = 0, sent = 0, h = kFnvSeed;
+  std::uint16_t ch = 0;
+  bool closed = false;
+  std::string got;
+  std::array<std::byte, 20000> chunk{};
+  void pump(Endpoint& ep) noexcept {
+    while (sent < total) {
+      const std::size_t n = std::min<std::uint64_t>(chunk.size(), total - sent);
+      for (std::size_t i = 0; i < n; ++i) {
+        chunk[i] = pattern(sent + i);
+      }
+      Result<std::size_t> w = ep.write(ch, {chunk.data(), n});
+      if (!w) {
+        return;
+      }
+      h = fnv(h, {chunk.data(), *w});
+      sent += *w;
+      if (sent == total) {
+        (void)ep.close(ch);
+      }
+    }
+  }
+  void on_accepted(Endpoint& ep, std::uint16_t) noexcept override { pump(ep); }
+  void on_writable(Endpoint& ep, std::uint16_t) noexcept override { pump(ep); }
+  std::size_t on_data(Endpoint&, std::uint16_t, BufView d, bool) noexcept override {
+    got.append(reinterpret_cast<const char*>(d.bytes.data()), d.bytes.size());
+    return d.bytes.size();
+  }
+  void on_closed(Endpoint&, std::uint16_t, ChannelError) noexcept override { closed = true; }
+};
+
+// Windows far larger than the send queues, and a writer that writes only from callbacks:
+// the flush must keep going round (emit, wake the writer, emit) for as long as there is
+// credit. It once stopped after four rounds, which stalled every window above four times
+// queue_per_channel until some input arrived — and none does when the peer owes nothing.
+TEST_P(EndpointTest, BulkWithLargeWindows) {
+  rt_->stop(0);
+  rt_->wait();
+  EndpointOptions big;
+  big.limits.channel_window = 1u << 20;
+  big.limits.conn_window = 4u << 20;
+  start_server(big);
+  Endpoint* ep = connect(big);
+  ASSERT_NE(ep, nullptr);
+  Pump p;
+  p.total = 16u << 20;
+  auto ch = ep->open("sink", &p);
+  ASSERT_TRUE(ch.ok());
+  p.ch = *ch;
+  ASSERT_TRUE(spin([&] { return p.closed; }, 30s)) << "stalled at " << p.sent;
+  char want[64];
+  std::snprintf(want, sizeof want, "%llu %llx", static_cast<unsigned long long>(p.total),
+                static_cast<unsigned long long>(p.h));
+  EXPECT_EQ(p.got, want);
 }
 
 // The core claim: one reader that stops consuming stops only its own channel.

@@ -565,7 +565,11 @@ void Endpoint::flush(Conn& c) noexcept {
   platform::BufferPool& pool = c.loop().pool();
   const std::uint32_t size = pool.buffer_size();
   const std::uint32_t high = c.loop().config().high_watermark;
-  for (int round = 0; round < 4 && dirty_; ++round) {
+  // Rounds: frames out, then writers woken; their writes set dirty_ again. A round that
+  // emits nothing wakes no one (writers wait for room that only emission frees), so this
+  // ends; the cap is a guard against an application that writes without end from
+  // on_writable (the next input or on_writable continues where it stopped).
+  for (int round = 0; round < 1024 && dirty_; ++round) {
     dirty_ = false;
     while (state_ == State::open && c.open() && c.queued_bytes() < high) {
       if (!out_.valid() || size - out_used_ < kMaxControlFrameSize) {

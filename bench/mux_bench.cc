@@ -100,8 +100,8 @@ struct BenchAcceptor final : mux::Acceptor {
 
 // The raw baseline's server: u32-framed messages, parsed and dropped.
 struct RawSink final : platform::Handler {
-  frame::LengthPrefixDecoder dec{{.prefix = frame::PrefixKind::u32_be,
-                                  .max_frame_size = static_cast<std::uint32_t>(kChunk)}};
+  frame::LengthPrefixDecoder dec{
+      {.prefix = frame::PrefixKind::u32_be, .max_frame_size = static_cast<std::uint32_t>(kChunk)}};
   std::vector<std::byte> assembly = std::vector<std::byte>(kChunk);
   RawSink() { (void)dec.set_assembly(assembly); }
   void reset(platform::Conn&) noexcept { dec.reset(); }
@@ -203,7 +203,8 @@ struct RawPusher final : platform::Handler {
   void pump(platform::Conn& c) noexcept {
     const std::uint32_t high = c.loop().config().high_watermark;
     while (sent < limit && c.queued_bytes() < high) {
-      const std::uint32_t n = static_cast<std::uint32_t>(std::min<std::uint64_t>(kChunk, limit - sent));
+      const std::uint32_t n =
+          static_cast<std::uint32_t>(std::min<std::uint64_t>(kChunk, limit - sent));
       const std::byte head[4] = {static_cast<std::byte>(n >> 24), static_cast<std::byte>(n >> 16),
                                  static_cast<std::byte>(n >> 8), static_cast<std::byte>(n)};
       if (!c.send_copy(head, {g_block, n})) {
@@ -260,11 +261,9 @@ int run(const Args& a) {
                               new platform::HandlerPool<RawSink>(4));
                         }});
   } else {
-    services.push_back(mux::make_service(platform::Address::loopback_v4(0), a.ep,
-                                         [](platform::Loop&) {
-                                           return std::make_unique<BenchAcceptor>();
-                                         },
-                                         4));
+    services.push_back(mux::make_service(
+        platform::Address::loopback_v4(0), a.ep,
+        [](platform::Loop&) { return std::make_unique<BenchAcceptor>(); }, 4));
   }
   if (auto r = rt.start(cfg, std::move(services)); !r) {
     std::fprintf(stderr, "weft-mux-bench: %s\n", r.error().message().c_str());
@@ -299,8 +298,7 @@ int run(const Args& a) {
     const double mib_s = static_cast<double>(p.sent) / (1 << 20) / s;
     std::printf(a.json ? "{\"mode\":\"raw\",\"backend\":\"%s\",\"mib\":%.0f,\"mib_s\":%.1f}\n"
                        : "raw framed TCP (%s): %.0f MiB in %.2f s: %.1f MiB/s\n",
-                backend, static_cast<double>(p.sent) / (1 << 20),
-                a.json ? mib_s : s, mib_s);
+                backend, static_cast<double>(p.sent) / (1 << 20), a.json ? mib_s : s, mib_s);
     rt.stop(0);
     rt.wait();
     return p.sent == a.bytes ? 0 : 1;
@@ -387,16 +385,18 @@ int run(const Args& a) {
     const double i50 = pct(idle, 0.5), i99 = pct(idle, 0.99);
     const double b50 = pct(busy, 0.5), b99 = pct(busy, 0.99);
     if (a.json) {
-      std::printf("{\"mode\":\"fair\",\"backend\":\"%s\",\"bulk\":%u,\"bulk_mib_s\":%.1f,"
-                  "\"idle_n\":%zu,\"idle_p50_us\":%.1f,\"idle_p99_us\":%.1f,\"busy_n\":%zu,"
-                  "\"busy_p50_us\":%.1f,\"busy_p99_us\":%.1f,\"p99_ratio\":%.2f}\n",
-                  backend, a.bulk, mib_s, idle.size(), i50, i99, busy.size(), b50, b99,
-                  b99 / std::max(i99, 1e-9));
+      std::printf(
+          "{\"mode\":\"fair\",\"backend\":\"%s\",\"bulk\":%u,\"bulk_mib_s\":%.1f,"
+          "\"idle_n\":%zu,\"idle_p50_us\":%.1f,\"idle_p99_us\":%.1f,\"busy_n\":%zu,"
+          "\"busy_p50_us\":%.1f,\"busy_p99_us\":%.1f,\"p99_ratio\":%.2f}\n",
+          backend, a.bulk, mib_s, idle.size(), i50, i99, busy.size(), b50, b99,
+          b99 / std::max(i99, 1e-9));
     } else {
-      std::printf("fairness (%s): ping idle p50 %.0f us p99 %.0f us (%zu); with %u bulk channels "
-                  "at %.1f MiB/s: p50 %.0f us p99 %.0f us (%zu); p99 ratio %.2f\n",
-                  backend, i50, i99, idle.size(), a.bulk, mib_s, b50, b99, busy.size(),
-                  b99 / std::max(i99, 1e-9));
+      std::printf(
+          "fairness (%s): ping idle p50 %.0f us p99 %.0f us (%zu); with %u bulk channels "
+          "at %.1f MiB/s: p50 %.0f us p99 %.0f us (%zu); p99 ratio %.2f\n",
+          backend, i50, i99, idle.size(), a.bulk, mib_s, b50, b99, busy.size(),
+          b99 / std::max(i99, 1e-9));
     }
     rc = busy.empty() ? 1 : 0;
   } else if (a.mode == "openclose") {

@@ -333,7 +333,11 @@ Result<Event> Session::feed(const Packet& p, std::uint64_t now_ms) noexcept {
       }
       if (m.qos == 1) {
         if (ack_count_ == config_.receive_maximum) {
-          return fatal(mqtt_errc::receive_maximum_exceeded, now_ms);
+          // Back-pressure, not an error: write the owed PUBACKs, then feed it again. 3.1.1 has
+          // no limit; in v5 a broker beyond our Receive Maximum breaks §3.3.4, but mosquitto
+          // 2.0.11 does so when it resumes a persistent session (tests/mqtt/broker_test.cc),
+          // and disconnecting would only repeat it.
+          return fail(mqtt_errc::would_block);
         }
         acks_[(ack_head_ + ack_count_) % config_.receive_maximum] = m.packet_id;
         ++ack_count_;

@@ -25,7 +25,8 @@ enum class mqtt_errc : int {
   packet_too_large,        // the packet exceeds the configured maximum packet size (0x95)
   bad_topic_filter,        // wildcard rules broken, empty filter (0x8F Topic Filter invalid)
   bad_topic_name,          // wildcard or empty topic name (0x90 Topic Name invalid)
-  receive_maximum_exceeded,  // more unacknowledged QoS 1 than this side allows (0x93)
+  receive_maximum_exceeded,  // more unacknowledged QoS 1 than allowed (0x93; for a server
+                             // side: the client Session answers with would_block)
   topic_alias_invalid,       // a Topic Alias this side never allowed (0x94)
   // Local calls.
   buffer_too_small,  // encode()/next_packet(): the output span cannot hold the packet (0x83)

@@ -91,7 +91,9 @@ struct SessionConfig {
   std::uint16_t max_subscriptions = 16;
   std::uint16_t max_filter_bytes = 128;
   // Received QoS 1 messages whose PUBACK may be owed at once (announced as Receive Maximum
-  // in v5). One more -> feed() returns receive_maximum_exceeded.
+  // in v5). One more -> feed() returns would_block (not fatal, nothing changed): write the
+  // owed PUBACKs with next_packet(), then feed the same packet again. (In v5 a broker beyond
+  // it breaks §3.3.4, but mosquitto 2.0.11 does when it resumes a persistent session.)
   std::uint16_t receive_maximum = 32;
   // The largest packet this side accepts (v5 CONNECT's Maximum Packet Size; give the same
   // value to the Decoder).
@@ -147,8 +149,9 @@ class Session {
 
   // One received packet. Errors: bad_state (not connecting/connected), protocol_error (a
   // packet a client never receives, CONNACK twice, QoS 2), connection_refused (CONNACK with a
-  // non-zero reason), receive_maximum_exceeded, topic_alias_invalid, auth_unsupported. Every
-  // error leaves the Session disconnected.
+  // non-zero reason), topic_alias_invalid, auth_unsupported: each leaves the Session
+  // disconnected. would_block (see receive_maximum) changes nothing: drain next_packet() and
+  // feed the same packet again.
   [[nodiscard]] Result<Event> feed(const Packet& p, std::uint64_t now_ms) noexcept;
 
   // Writes the next packet due into `out`; 0 when nothing is due. Order: CONNECT, then

@@ -271,9 +271,9 @@ struct Client {
       }
       if (ev->kind == EventKind::message) {
         const Publish& m = *ev->message;
-        messages.push_back(std::string(m.topic) + " " +
-                           std::string(reinterpret_cast<const char*>(m.payload.data()),
-                                       m.payload.size()));
+        messages.push_back(
+            std::string(m.topic) + " " +
+            std::string(reinterpret_cast<const char*>(m.payload.data()), m.payload.size()));
       } else if (ev->kind == EventKind::published) {
         acked.insert(ev->packet_id);
       } else if (ev->kind == EventKind::subscribed) {
@@ -383,8 +383,8 @@ TEST_P(MqttBroker, RestartUnderQos1LosesNothingAcknowledged) {
   SessionConfig oc = config(GetParam() == Version::v5 ? "weft-obs5" : "weft-obs");
   SessionConfig pc = config(GetParam() == Version::v5 ? "weft-load5" : "weft-load");
   for (SessionConfig* c : {&oc, &pc}) {
-    c->clean_start = false;               // persistent sessions survive the restart
-    c->session_expiry_s = 0xFFFFFFFF;     // v5: never expire
+    c->clean_start = false;            // persistent sessions survive the restart
+    c->session_expiry_s = 0xFFFFFFFF;  // v5: never expire
   }
   Client obs(oc);
   Client pub(pc);

@@ -273,7 +273,7 @@ TEST_P(Codec, EverySplitOfAStream) {
 INSTANTIATE_TEST_SUITE_P(Versions, Codec, ::testing::Values(Version::v311, Version::v5),
                          [](const auto& param_info) {
                            return param_info.param == Version::v5 ? std::string("v5")
-                                                            : std::string("v311");
+                                                                  : std::string("v311");
                          });
 
 // MQTT 3.1.1 §2.2.3 / 5.0 §1.5.5, Table 2.2: the Remaining Length boundaries.
@@ -338,8 +338,8 @@ TEST(MqttVectors, SpecPackets) {
   const Case cases[] = {
       // 3.1.1 §3.1: CONNECT "MQTT" level 4, clean session, keep-alive 60, client id "abc".
       {Version::v311,
-       bytes({0x10, 0x0F, 0x00, 0x04, 'M', 'Q', 'T', 'T', 0x04, 0x02, 0x00, 0x3C, 0x00, 0x03,
-              'a', 'b', 'c'}),
+       bytes({0x10, 0x0F, 0x00, 0x04, 'M', 'Q', 'T', 'T', 0x04, 0x02, 0x00, 0x3C, 0x00, 0x03, 'a',
+              'b', 'c'}),
        PacketType::connect},
       {Version::v311, bytes({0x20, 0x02, 0x00, 0x00}), PacketType::connack},
       {Version::v5, bytes({0x20, 0x03, 0x00, 0x00, 0x00}), PacketType::connack},
@@ -396,8 +396,7 @@ TEST(MqttMalformed, EachRefusedWithTheRightReason) {
       {V::v311, bytes({0x30, 0x03, 0x00, 0x01, '+'}), E::bad_topic_name, "wildcard in a name"},
       {V::v311, bytes({0x30, 0x02, 0x00, 0x00}), E::bad_topic_name, "empty topic name"},
       {V::v311, bytes({0x30, 0x03, 0x00, 0x01, 0x00}), E::malformed_packet, "U+0000"},
-      {V::v311, bytes({0x30, 0x04, 0x00, 0x02, 0xC0, 0x80}), E::malformed_packet,
-       "overlong UTF-8"},
+      {V::v311, bytes({0x30, 0x04, 0x00, 0x02, 0xC0, 0x80}), E::malformed_packet, "overlong UTF-8"},
       {V::v311, bytes({0x30, 0x05, 0x00, 0x03, 0xED, 0xA0, 0x80}), E::malformed_packet,
        "UTF-16 surrogate"},
       {V::v311, bytes({0x30, 0x03, 0x00, 0x05, 'a'}), E::malformed_packet, "string past the end"},
@@ -409,16 +408,14 @@ TEST(MqttMalformed, EachRefusedWithTheRightReason) {
        "SUBSCRIBE reserved option bits (3.1.1)"},
       {V::v5, bytes({0x82, 0x07, 0x00, 0x01, 0x00, 0x00, 0x01, 'a', 0x30}), E::malformed_packet,
        "Retain Handling 3"},
-      {V::v311, bytes({0x82, 0x07, 0x00, 0x01, 0x00, 0x02, 'a', '#', 0x00}),
-       E::bad_topic_filter, "filter a#"},
+      {V::v311, bytes({0x82, 0x07, 0x00, 0x01, 0x00, 0x02, 'a', '#', 0x00}), E::bad_topic_filter,
+       "filter a#"},
       {V::v311, bytes({0x82, 0x08, 0x00, 0x01, 0x00, 0x03, '#', '/', 'a', 0x00}),
        E::bad_topic_filter, "filter #/a"},
       {V::v311, bytes({0x82, 0x02, 0x00, 0x01}), E::protocol_error, "SUBSCRIBE without filters"},
-      {V::v311, bytes({0xA2, 0x02, 0x00, 0x01}), E::protocol_error,
-       "UNSUBSCRIBE without filters"},
+      {V::v311, bytes({0xA2, 0x02, 0x00, 0x01}), E::protocol_error, "UNSUBSCRIBE without filters"},
       {V::v311, bytes({0x20, 0x02, 0x02, 0x00}), E::malformed_packet, "CONNACK reserved flags"},
-      {V::v311, bytes({0x20, 0x02, 0x01, 0x05}), E::protocol_error,
-       "session present on a refusal"},
+      {V::v311, bytes({0x20, 0x02, 0x01, 0x05}), E::protocol_error, "session present on a refusal"},
       {V::v311, bytes({0x20, 0x02, 0x00, 0x06}), E::protocol_error, "return code 6"},
       {V::v311, bytes({0x20, 0x03, 0x00, 0x00, 0x00}), E::malformed_packet, "trailing byte"},
       {V::v311, bytes({0x90, 0x03, 0x00, 0x01, 0x03}), E::protocol_error, "SUBACK code 3"},
@@ -430,39 +427,39 @@ TEST(MqttMalformed, EachRefusedWithTheRightReason) {
        "fifth Remaining Length byte"},
       {V::v311, bytes({0xC0, 0x80, 0x00}), E::malformed_packet, "non-minimal Remaining Length"},
       {V::v311,
-       bytes({0x10, 0x0F, 0x00, 0x04, 'M', 'Q', 'T', 'T', 0x03, 0x02, 0x00, 0x3C, 0x00, 0x03,
-              'a', 'b', 'c'}),
+       bytes({0x10, 0x0F, 0x00, 0x04, 'M', 'Q', 'T', 'T', 0x03, 0x02, 0x00, 0x3C, 0x00, 0x03, 'a',
+              'b', 'c'}),
        E::unsupported_version, "protocol level 3"},
       {V::v311,
-       bytes({0x10, 0x0F, 0x00, 0x04, 'M', 'Q', 'T', 'X', 0x04, 0x02, 0x00, 0x3C, 0x00, 0x03,
-              'a', 'b', 'c'}),
+       bytes({0x10, 0x0F, 0x00, 0x04, 'M', 'Q', 'T', 'X', 0x04, 0x02, 0x00, 0x3C, 0x00, 0x03, 'a',
+              'b', 'c'}),
        E::unsupported_version, "protocol name MQTX"},
       {V::v311,
-       bytes({0x10, 0x0F, 0x00, 0x04, 'M', 'Q', 'T', 'T', 0x04, 0x03, 0x00, 0x3C, 0x00, 0x03,
-              'a', 'b', 'c'}),
+       bytes({0x10, 0x0F, 0x00, 0x04, 'M', 'Q', 'T', 'T', 0x04, 0x03, 0x00, 0x3C, 0x00, 0x03, 'a',
+              'b', 'c'}),
        E::malformed_packet, "CONNECT reserved flag"},
       {V::v311,
-       bytes({0x10, 0x0F, 0x00, 0x04, 'M', 'Q', 'T', 'T', 0x04, 0x0A, 0x00, 0x3C, 0x00, 0x03,
-              'a', 'b', 'c'}),
+       bytes({0x10, 0x0F, 0x00, 0x04, 'M', 'Q', 'T', 'T', 0x04, 0x0A, 0x00, 0x3C, 0x00, 0x03, 'a',
+              'b', 'c'}),
        E::malformed_packet, "will QoS without a will"},
       {V::v311,
-       bytes({0x10, 0x0F, 0x00, 0x04, 'M', 'Q', 'T', 'T', 0x04, 0x42, 0x00, 0x3C, 0x00, 0x03,
-              'a', 'b', 'c'}),
+       bytes({0x10, 0x0F, 0x00, 0x04, 'M', 'Q', 'T', 'T', 0x04, 0x42, 0x00, 0x3C, 0x00, 0x03, 'a',
+              'b', 'c'}),
        E::malformed_packet, "3.1.1 password without user name"},
       {V::v5, bytes({0x30, 0x09, 0x00, 0x01, 'a', 0x05, 0x11, 0x00, 0x00, 0x00, 0x00}),
        E::bad_property, "Session Expiry in PUBLISH"},
       {V::v5, bytes({0x30, 0x06, 0x00, 0x01, 'a', 0x02, 0x7F, 0x00}), E::bad_property,
        "unknown property 0x7F"},
-      {V::v5, bytes({0x30, 0x08, 0x00, 0x01, 'a', 0x04, 0x01, 0x00, 0x01, 0x00}),
-       E::protocol_error, "Payload Format twice"},
+      {V::v5, bytes({0x30, 0x08, 0x00, 0x01, 'a', 0x04, 0x01, 0x00, 0x01, 0x00}), E::protocol_error,
+       "Payload Format twice"},
       {V::v5, bytes({0x30, 0x07, 0x00, 0x01, 'a', 0x02, 0x01, 0x02, 'x'}), E::protocol_error,
        "Payload Format 2"},
       {V::v5, bytes({0x20, 0x06, 0x00, 0x00, 0x03, 0x21, 0x00, 0x00}), E::protocol_error,
        "Receive Maximum 0"},
       {V::v5, bytes({0x20, 0x08, 0x00, 0x00, 0x05, 0x27, 0x00, 0x00, 0x00, 0x00}),
        E::protocol_error, "Maximum Packet Size 0"},
-      {V::v5, bytes({0x30, 0x07, 0x00, 0x01, 'a', 0x03, 0x23, 0x00, 0x00}),
-       E::topic_alias_invalid, "Topic Alias 0"},
+      {V::v5, bytes({0x30, 0x07, 0x00, 0x01, 'a', 0x03, 0x23, 0x00, 0x00}), E::topic_alias_invalid,
+       "Topic Alias 0"},
       {V::v5, bytes({0x30, 0x04, 0x00, 0x01, 'a', 0x05}), E::malformed_packet,
        "property length past the end"},
       {V::v5, bytes({0x30, 0x03, 0x00, 0x00, 0x00}), E::bad_topic_name,
@@ -550,13 +547,13 @@ TEST(MqttEncode, Errors) {
 TEST(MqttUtf8, Rules) {
   EXPECT_TRUE(valid_utf8(""));
   EXPECT_TRUE(valid_utf8("a/b"));
-  EXPECT_TRUE(valid_utf8("\xC3\xA9t\xC3\xA9"));     // été
-  EXPECT_TRUE(valid_utf8("\xF0\x9F\x98\x80"));      // U+1F600
+  EXPECT_TRUE(valid_utf8("\xC3\xA9t\xC3\xA9"));  // été
+  EXPECT_TRUE(valid_utf8("\xF0\x9F\x98\x80"));   // U+1F600
   EXPECT_FALSE(valid_utf8(std::string_view("a\0b", 3)));
-  EXPECT_FALSE(valid_utf8("\xC0\xAF"));             // overlong '/'
-  EXPECT_FALSE(valid_utf8("\xED\xBF\xBF"));         // surrogate
-  EXPECT_FALSE(valid_utf8("\xF4\x90\x80\x80"));     // above U+10FFFF
-  EXPECT_FALSE(valid_utf8("\xE2\x82"));             // truncated
+  EXPECT_FALSE(valid_utf8("\xC0\xAF"));          // overlong '/'
+  EXPECT_FALSE(valid_utf8("\xED\xBF\xBF"));      // surrogate
+  EXPECT_FALSE(valid_utf8("\xF4\x90\x80\x80"));  // above U+10FFFF
+  EXPECT_FALSE(valid_utf8("\xE2\x82"));          // truncated
   EXPECT_FALSE(valid_utf8("\xFF"));
 }
 

@@ -184,8 +184,7 @@ TEST_P(SessionTest, QueueFullRefuseNew) {
   }
   EXPECT_EQ(s.publish("t", as_bytes("x"), 0).error(), mqtt_errc::would_block);
   EXPECT_EQ(s.publish("t", as_bytes("x"), 1).error(), mqtt_errc::would_block);
-  EXPECT_EQ(s.publish("t", std::vector<std::byte>(64), 1).error(),
-            mqtt_errc::message_too_large);
+  EXPECT_EQ(s.publish("t", std::vector<std::byte>(64), 1).error(), mqtt_errc::message_too_large);
   EXPECT_EQ(s.publish("a/+", as_bytes("x"), 1).error(), mqtt_errc::bad_topic_name);
   EXPECT_EQ(s.publish("t", as_bytes("x"), 2).error(), mqtt_errc::bad_argument);
   // Writing frees the QoS 0 slots; QoS 1 keep theirs until PUBACK.
@@ -434,7 +433,7 @@ TEST_P(SessionTest, GracefulDisconnect) {
 INSTANTIATE_TEST_SUITE_P(Versions, SessionTest, ::testing::Values(Version::v311, Version::v5),
                          [](const auto& param_info) {
                            return param_info.param == Version::v5 ? std::string("v5")
-                                                            : std::string("v311");
+                                                                  : std::string("v311");
                          });
 
 TEST(MqttBackoff, ExponentialCappedFullJitterDeterministic) {

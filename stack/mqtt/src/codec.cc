@@ -127,7 +127,9 @@ class Writer {
 enum class PType : std::uint8_t { byte, u16, u32, varint, string, binary, pair };
 
 // Bit n: allowed in PacketType n; bit 0: allowed in a will's properties (5.0 §2.2.2.2).
-constexpr std::uint16_t bit(PacketType t) { return static_cast<std::uint16_t>(1u << static_cast<unsigned>(t)); }
+constexpr std::uint16_t bit(PacketType t) {
+  return static_cast<std::uint16_t>(1u << static_cast<unsigned>(t));
+}
 constexpr std::uint16_t kWill = 1;
 constexpr std::uint16_t kPubWill = bit(PacketType::publish) | kWill;
 constexpr std::uint16_t kAllAcks = bit(PacketType::puback) | bit(PacketType::pubrec) |
@@ -251,8 +253,9 @@ Result<Properties> read_props(Reader& r, std::uint16_t mask) noexcept {
     }
     const std::uint64_t b = std::uint64_t{1} << id_v;
     // User Property repeats; so does Subscription Identifier in PUBLISH (5.0 §3.3.2.3.8).
-    const bool repeats = p.id == PropertyId::user_property ||
-                         (p.id == PropertyId::subscription_identifier && mask == bit(PacketType::publish));
+    const bool repeats =
+        p.id == PropertyId::user_property ||
+        (p.id == PropertyId::subscription_identifier && mask == bit(PacketType::publish));
     if ((seen & b) != 0 && !repeats) {
       return fail(mqtt_errc::protocol_error);
     }
@@ -495,8 +498,8 @@ mqtt_errc write_body(Writer& w, const Packet& p, Version v) noexcept {
       w.u8(static_cast<std::uint8_t>(v));
       w.u8((c.has_username ? 0x80u : 0u) | (c.has_password ? 0x40u : 0u) |
            (c.has_will && c.will.retain ? 0x20u : 0u) |
-           (c.has_will ? static_cast<unsigned>(c.will.qos) << 3 : 0u) |
-           (c.has_will ? 0x04u : 0u) | (c.clean_start ? 0x02u : 0u));
+           (c.has_will ? static_cast<unsigned>(c.will.qos) << 3 : 0u) | (c.has_will ? 0x04u : 0u) |
+           (c.clean_start ? 0x02u : 0u));
       w.u16(c.keep_alive);
       if (v5) {
         write_props(w, c.props);
@@ -681,8 +684,7 @@ Result<Packet> decode_connect(Reader& r) noexcept {
   c.has_password = (flags & 0x40) != 0;
   c.has_username = (flags & 0x80) != 0;
   // 3.1.1 §3.1.2-3 / 5.0 §3.1.2.3: reserved bit 0; will QoS/retain only with a will.
-  if ((flags & 1) != 0 || c.will.qos == 3 ||
-      (!c.has_will && (c.will.qos != 0 || c.will.retain))) {
+  if ((flags & 1) != 0 || c.will.qos == 3 || (!c.has_will && (c.will.qos != 0 || c.will.retain))) {
     return fail(mqtt_errc::malformed_packet);
   }
   if (!v5 && c.has_password && !c.has_username) {
@@ -1035,8 +1037,8 @@ Result<Packet> decode_body(std::byte first, std::span<const std::byte> body, Ver
     case PacketType::auth:
       if (v5 && r.left() > 0) {
         p.disconnect.reason = r.u8();
-        if (type == PacketType::auth && p.disconnect.reason != 0 &&
-            p.disconnect.reason != 0x18 && p.disconnect.reason != 0x19) {
+        if (type == PacketType::auth && p.disconnect.reason != 0 && p.disconnect.reason != 0x18 &&
+            p.disconnect.reason != 0x19) {
           return fail(mqtt_errc::protocol_error);  // 5.0 §3.15.2.1
         }
         if (r.left() > 0) {

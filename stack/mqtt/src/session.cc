@@ -7,7 +7,14 @@
 namespace weft::mqtt {
 
 enum class SlotState : std::uint8_t { free, queued, inflight };
-enum class SubState : std::uint8_t { free, sub_pending, sub_wait, active, unsub_pending, unsub_wait };
+enum class SubState : std::uint8_t {
+  free,
+  sub_pending,
+  sub_wait,
+  active,
+  unsub_pending,
+  unsub_wait
+};
 
 struct Session::Slot {
   std::uint32_t seq = 0;  // publish order
@@ -56,8 +63,7 @@ std::size_t Session::subscriptions() const noexcept {
   std::size_t n = 0;
   for (std::size_t i = 0; i < config_.max_subscriptions; ++i) {
     const SubState s = subs_[i].state;
-    n += (s != SubState::free && s != SubState::unsub_pending && s != SubState::unsub_wait) ? 1
-                                                                                             : 0;
+    n += (s != SubState::free && s != SubState::unsub_pending && s != SubState::unsub_wait) ? 1 : 0;
   }
   return n;
 }
@@ -182,9 +188,8 @@ Result<void> Session::disconnect() noexcept {
   return {};
 }
 
-Result<std::uint16_t> Session::publish(std::string_view topic,
-                                       std::span<const std::byte> payload, std::uint8_t qos,
-                                       bool retain) noexcept {
+Result<std::uint16_t> Session::publish(std::string_view topic, std::span<const std::byte> payload,
+                                       std::uint8_t qos, bool retain) noexcept {
   if (!valid_topic_name(topic) || !valid_utf8(topic)) {
     return fail(mqtt_errc::bad_topic_name);
   }
@@ -403,8 +408,7 @@ Result<std::size_t> Session::write(const Packet& p, std::span<std::byte> out,
   return n;
 }
 
-Result<std::size_t> Session::next_packet(std::span<std::byte> out,
-                                         std::uint64_t now_ms) noexcept {
+Result<std::size_t> Session::next_packet(std::span<std::byte> out, std::uint64_t now_ms) noexcept {
   Packet p;
   if (state_ == SessionState::connecting && connect_pending_) {
     p.type = PacketType::connect;
@@ -496,8 +500,8 @@ Result<std::size_t> Session::next_packet(std::span<std::byte> out,
     if (s == nullptr || (s->qos == 1 && inflight_ >= window())) {
       return std::size_t{0};
     }
-    const std::byte* base = &arena_[static_cast<std::size_t>(s - slots_.get()) *
-                                    config_.max_message_bytes];
+    const std::byte* base =
+        &arena_[static_cast<std::size_t>(s - slots_.get()) * config_.max_message_bytes];
     p.type = PacketType::publish;
     p.publish.topic = std::string_view(reinterpret_cast<const char*>(base), s->topic_len);
     p.publish.payload = std::span<const std::byte>(base + s->topic_len, s->payload_len);

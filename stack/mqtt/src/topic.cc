@@ -145,8 +145,8 @@ bool valid_rule(const Rule& rule) noexcept {
          ends_with_hash(rule.from) == ends_with_hash(rule.to);
 }
 
-Result<std::size_t> map_topic(const Rule& rule, std::string_view device_id,
-                              std::string_view topic, std::span<char> out) noexcept {
+Result<std::size_t> map_topic(const Rule& rule, std::string_view device_id, std::string_view topic,
+                              std::span<char> out) noexcept {
   if (!valid_rule(rule) || !valid_device(device_id)) {
     return fail(mqtt_errc::bad_argument);
   }
@@ -174,9 +174,8 @@ Result<std::size_t> map_topic(const Rule& rule, std::string_view device_id,
     return pos;
   }
   // The parent level: "local/#" matches "local" (§4.7.1.2).
-  if (!from_prefix.empty() &&
-      match_literal(from_prefix.substr(0, from_prefix.size() - 1), device_id, topic) ==
-          topic.size()) {
+  if (!from_prefix.empty() && match_literal(from_prefix.substr(0, from_prefix.size() - 1),
+                                            device_id, topic) == topic.size()) {
     if (to_prefix.empty()) {
       return std::size_t{0};  // "x/#" -> "#": the parent maps to nothing
     }

@@ -19,23 +19,23 @@ enum class mqtt_errc : int {
                          // fields, trailing bytes, bad UTF-8 or U+0000, QoS 3, bad lengths
   bad_property,          // property id unknown or not allowed in this packet (0x81)
   // Decoder / Session: protocol errors (0x82 Protocol Error).
-  protocol_error,          // packet id 0 where forbidden, a repeated property, a bad property
-                           // value, a packet the client must never receive, QoS 2 delivered
-  unsupported_version,     // CONNECT protocol level not 4 or 5 (0x84)
-  packet_too_large,        // the packet exceeds the configured maximum packet size (0x95)
-  bad_topic_filter,        // wildcard rules broken, empty filter (0x8F Topic Filter invalid)
-  bad_topic_name,          // wildcard or empty topic name (0x90 Topic Name invalid)
+  protocol_error,            // packet id 0 where forbidden, a repeated property, a bad property
+                             // value, a packet the client must never receive, QoS 2 delivered
+  unsupported_version,       // CONNECT protocol level not 4 or 5 (0x84)
+  packet_too_large,          // the packet exceeds the configured maximum packet size (0x95)
+  bad_topic_filter,          // wildcard rules broken, empty filter (0x8F Topic Filter invalid)
+  bad_topic_name,            // wildcard or empty topic name (0x90 Topic Name invalid)
   receive_maximum_exceeded,  // more unacknowledged QoS 1 than allowed (0x93; for a server
                              // side: the client Session answers with would_block)
   topic_alias_invalid,       // a Topic Alias this side never allowed (0x94)
   // Local calls.
-  buffer_too_small,  // encode()/next_packet(): the output span cannot hold the packet (0x83)
-  would_block,       // publish(): the outbound queue is full under the stated policy (0x97)
-  message_too_large,  // publish(): topic + payload exceed Config::max_message_bytes (0x95)
-  not_connected,      // publish() QoS 0 while disconnected (policy drop), subscribe before
-                      // connect(), ... (0x80)
-  bad_argument,       // QoS above 1 for the Session, too many subscriptions, ... (0x83)
-  bad_state,          // connect() twice, feed() before connect() (0x82)
+  buffer_too_small,    // encode()/next_packet(): the output span cannot hold the packet (0x83)
+  would_block,         // publish(): the outbound queue is full under the stated policy (0x97)
+  message_too_large,   // publish(): topic + payload exceed Config::max_message_bytes (0x95)
+  not_connected,       // publish() QoS 0 while disconnected (policy drop), subscribe before
+                       // connect(), ... (0x80)
+  bad_argument,        // QoS above 1 for the Session, too many subscriptions, ... (0x83)
+  bad_state,           // connect() twice, feed() before connect() (0x82)
   connection_refused,  // the broker's CONNACK refused the connection (its reason code)
   keep_alive_timeout,  // no PINGRESP (or no CONNACK) in time: the connection is dead (0x8D)
   auth_unsupported,    // an AUTH packet arrived; enhanced auth is not supported (0x8C)

@@ -105,7 +105,7 @@ struct Properties {
   bool has_maximum_qos = false;
   std::uint8_t maximum_qos = 0;  // 0 or 1 (CONNACK)
   bool has_retain_available = false;
-  std::uint8_t retain_available = 0;  // 0 or 1 (CONNACK)
+  std::uint8_t retain_available = 0;          // 0 or 1 (CONNACK)
   std::uint32_t subscription_identifier = 0;  // 0: absent (SUBSCRIBE; first one of PUBLISH)
   std::string_view content_type;
   std::string_view response_topic;
@@ -115,7 +115,7 @@ struct Properties {
   std::string_view authentication_method;
   std::span<const std::byte> authentication_data;
   std::span<const StringPair> user;  // encode only
-  std::span<const std::byte> raw;     // decode only: the property block after its length
+  std::span<const std::byte> raw;    // decode only: the property block after its length
 };
 
 // A will message (CONNECT).
@@ -129,7 +129,7 @@ struct Will {
 
 struct Connect {
   Version version = Version::v311;
-  bool clean_start = true;  // 3.1.1 Clean Session / 5.0 Clean Start
+  bool clean_start = true;        // 3.1.1 Clean Session / 5.0 Clean Start
   std::uint16_t keep_alive = 60;  // seconds; 0 disables keep-alive
   std::string_view client_id;
   bool has_will = false;

@@ -65,7 +65,7 @@ enum class QueuePolicy : std::uint8_t { refuse_new, drop_oldest_qos0 };
 // username, password, will) are read at every connect(): they must outlive the Session.
 struct SessionConfig {
   Version version = Version::v311;
-  std::string_view client_id;  // empty: the broker assigns one (needs clean_start)
+  std::string_view client_id;       // empty: the broker assigns one (needs clean_start)
   std::uint16_t keep_alive_s = 60;  // 0: no PINGREQ
   // No PINGRESP this long after a PINGREQ -> poll() says dead (keep_alive_timeout).
   std::uint32_t ping_timeout_ms = 10'000;
@@ -123,9 +123,9 @@ struct Event {
 
 // What poll() says.
 struct PollResult {
-  bool send = false;            // next_packet() has something to write
-  bool dead = false;            // close the transport, then connection_lost()
-  std::uint64_t next_ms = 0;    // when to poll again at the latest (0: no timer needed)
+  bool send = false;          // next_packet() has something to write
+  bool dead = false;          // close the transport, then connection_lost()
+  std::uint64_t next_ms = 0;  // when to poll again at the latest (0: no timer needed)
 };
 
 struct SessionStats {
@@ -173,14 +173,13 @@ class Session {
   // Queues a message; returns its packet id (0 for QoS 0). Errors: bad_topic_name,
   // bad_argument (qos > 1), message_too_large, would_block, not_connected (see the policy).
   [[nodiscard]] Result<std::uint16_t> publish(std::string_view topic,
-                                              std::span<const std::byte> payload,
-                                              std::uint8_t qos, bool retain = false) noexcept;
+                                              std::span<const std::byte> payload, std::uint8_t qos,
+                                              bool retain = false) noexcept;
 
   // Records and queues a subscription (qos 0 or 1); returns its packet id. Subscribing to a
   // filter already recorded updates its QoS and sends it again. Errors: bad_topic_filter,
   // bad_argument (qos > 1, filter longer than max_filter_bytes, table full).
-  [[nodiscard]] Result<std::uint16_t> subscribe(std::string_view filter,
-                                                std::uint8_t qos) noexcept;
+  [[nodiscard]] Result<std::uint16_t> subscribe(std::string_view filter, std::uint8_t qos) noexcept;
 
   // Forgets a recorded subscription and queues an UNSUBSCRIBE. Error: bad_argument (not
   // subscribed).

@@ -51,9 +51,8 @@ struct Rule {
                                             std::string_view topic, std::span<char> out) noexcept;
 
 // The first rule of `rules` that matches wins; 0 when none does. Same errors as map_topic.
-[[nodiscard]] Result<std::size_t> map_first(std::span<const Rule> rules,
-                                            std::string_view device_id, std::string_view topic,
-                                            std::span<char> out) noexcept;
+[[nodiscard]] Result<std::size_t> map_first(std::span<const Rule> rules, std::string_view device_id,
+                                            std::string_view topic, std::span<char> out) noexcept;
 
 // Writes `pattern` with "{device}" replaced (e.g. the broker filter a bridge subscribes to:
 // "fleet/{device}/cmd/#" -> "fleet/d1/cmd/#"). Returns the length; buffer_too_small or

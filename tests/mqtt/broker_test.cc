@@ -90,6 +90,7 @@ pid_t spawn(const std::vector<std::string>& argv, int out_fd, const std::string&
     ::dup2(out_fd >= 0 ? out_fd : lf, 1);
     ::dup2(lf, 2);
     std::vector<char*> args;
+    args.reserve(argv.size() + 1);
     for (const auto& a : argv) {
       args.push_back(const_cast<char*>(a.c_str()));
     }

@@ -1,6 +1,8 @@
 // weft::mqtt codec: round trips of every packet in both versions, the specs' byte vectors,
 // every split of a stream, and a table of malformed packets with the error each maps to.
 #include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <array>
 #include <cstddef>
@@ -255,6 +257,41 @@ TEST_P(Codec, FieldsSurviveTheRoundTrip) {
   EXPECT_TRUE(m.retain);
   EXPECT_EQ(m.packet_id, 0x1234);
   EXPECT_EQ(test::str(m.payload), "21.5");
+}
+
+// STYLE point 15: every packet, and every prefix of it, placed so that its last byte is the
+// last readable byte before a PROT_NONE page — a read past the end faults. A prefix of a
+// valid packet is always need_more; the whole packet is ready.
+TEST_P(Codec, InputsEndingAtAGuardPage) {
+  const Version v = GetParam();
+  const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  void* map = ::mmap(nullptr, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(map, MAP_FAILED);
+  ASSERT_EQ(::mprotect(static_cast<std::byte*>(map) + page, page, PROT_NONE), 0);
+  std::byte* const end = static_cast<std::byte*>(map) + page;
+  std::vector<std::byte> buf(4096);
+  for (const Packet& p : samples(v)) {
+    const auto wire = encode_vec(p, v);
+    ASSERT_LT(wire.size(), page);
+    for (std::size_t len = 0; len <= wire.size(); ++len) {
+      std::byte* at = end - len;
+      std::copy(wire.begin(), wire.begin() + static_cast<std::ptrdiff_t>(len), at);
+      Decoder d({.max_packet_size = 4096, .version = v}, buf);
+      const Decoded r = d.feed(std::span<const std::byte>(at, len));
+      EXPECT_EQ(r.consumed, len);
+      EXPECT_EQ(r.state, len == wire.size() ? DecodeState::ready : DecodeState::need_more)
+          << "type " << static_cast<int>(p.type) << " prefix " << len;
+    }
+    // Byte by byte, each byte the last one before the guard.
+    Decoder d({.max_packet_size = 4096, .version = v}, buf);
+    DecodeState st = DecodeState::need_more;
+    for (std::size_t i = 0; i < wire.size(); ++i) {
+      end[-1] = wire[i];
+      st = d.feed(std::span<const std::byte>(end - 1, 1)).state;
+    }
+    EXPECT_EQ(st, DecodeState::ready);
+  }
+  ::munmap(map, 2 * page);
 }
 
 TEST_P(Codec, EverySplitOfAStream) {

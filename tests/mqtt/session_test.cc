@@ -156,6 +156,8 @@ TEST_P(SessionTest, Qos1PublishAckAndInflightWindow) {
   EXPECT_EQ(out[0].publish.packet_id, ids[0]);
   EXPECT_EQ(out[0].publish.qos, 1);
   EXPECT_FALSE(out[0].publish.dup);
+  EXPECT_FALSE(out[0].publish.retain);
+  EXPECT_EQ(out[0].publish.topic, "fleet/t");
   EXPECT_EQ(test::str(out[1].publish.payload), "m1");
   EXPECT_EQ(s.inflight(), 2u);
   auto ev = b.ack(s, PacketType::puback, ids[0], 0);
@@ -173,6 +175,22 @@ TEST_P(SessionTest, Qos1PublishAckAndInflightWindow) {
   ASSERT_TRUE(b.ack(s, PacketType::puback, ids[2], 0).ok());
   EXPECT_EQ(s.queued(), 0u);
   EXPECT_EQ(s.inflight(), 0u);
+}
+
+TEST_P(SessionTest, RetainedQos0) {
+  Session s(config(GetParam()));
+  BrokerSim b(GetParam());
+  connect(s, b, 0);
+  auto id = s.publish("dev/1/state", as_bytes("on"), 0, /*retain=*/true);
+  ASSERT_TRUE(id.ok());
+  EXPECT_EQ(id.value(), 0);
+  auto out = b.drain(s, 0);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_TRUE(out[0].publish.retain);
+  EXPECT_EQ(out[0].publish.qos, 0);
+  EXPECT_EQ(out[0].publish.packet_id, 0);
+  EXPECT_EQ(test::str(out[0].publish.payload), "on");
+  EXPECT_EQ(s.queued(), 0u);
 }
 
 TEST_P(SessionTest, QueueFullRefuseNew) {

@@ -1,7 +1,8 @@
 // weft::mqtt::Session against a real broker: mosquitto, started here on a free loopback port,
 // driven over a plain blocking socket (a small test driver, every wait bounded). Checks that a
 // QoS 1 publish reaches `mosquitto_sub -C 1`, that `mosquitto_pub` reaches the Session's
-// subscription, and that killing and restarting the broker (persistence on, persistent
+// subscription, that the will is published when the connection drops without DISCONNECT
+// (and not after one), and that killing and restarting the broker (persistence on, persistent
 // sessions) under QoS 1 traffic loses no acknowledged message. mosquitto missing is a FAILURE:
 // scripts/deps.sh installs it.
 #include <gtest/gtest.h>
@@ -465,6 +466,55 @@ TEST_P(MqttBroker, RestartUnderQos1LosesNothingAcknowledged) {
   EXPECT_EQ(missing, 0) << "acknowledged messages lost across the broker restart; broker log:\n"
                         << b.log();
   EXPECT_GE(obs.messages.size(), static_cast<std::size_t>(kTotal));
+}
+
+// Runs mosquitto_sub to completion (-W bounds it) and returns what it printed.
+std::string run_sub(const std::string& exe, const Broker& b, const std::string& topic, int wait_s) {
+  int pipefd[2];
+  if (::pipe(pipefd) != 0) {
+    return "<pipe failed>";
+  }
+  const pid_t pid = spawn({exe, "-h", "127.0.0.1", "-p", std::to_string(b.port()), "-t", topic,
+                           "-C", "1", "-v", "-W", std::to_string(wait_s)},
+                          pipefd[1], b.dir() + "/sub.log");
+  ::close(pipefd[1]);
+  std::string got;
+  char buf[256];
+  for (ssize_t n; (n = ::read(pipefd[0], buf, sizeof buf)) > 0;) {
+    got.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(pipefd[0]);
+  reap(pid, (wait_s + 5) * 1000);
+  return got;
+}
+
+TEST_P(MqttBroker, WillIsPublishedOnAbruptCloseOnly) {
+  Broker b(exe_);
+  ASSERT_TRUE(b.start()) << b.log();
+  const std::string payload = "gone";
+  for (const bool graceful : {false, true}) {
+    const std::string topic = graceful ? "weft/will-graceful" : "weft/will-abrupt";
+    SessionConfig c = config(graceful ? "weft-will-g" : "weft-will-a");
+    c.has_will = true;
+    c.will.topic = topic;
+    c.will.payload = text(payload);
+    c.will.qos = 1;
+    c.will.retain = true;  // mosquitto_sub sees it however late it subscribes
+    Client cl(c);
+    ASSERT_TRUE(cl.open(b.port()));
+    ASSERT_TRUE(cl.run_until([&] { return cl.s.state() == SessionState::connected; }, 5000));
+    if (graceful) {
+      ASSERT_TRUE(cl.s.disconnect().ok());
+      ASSERT_TRUE(cl.flush());
+    }
+    cl.lost();  // closes the socket: without DISCONNECT the broker publishes the will
+    const std::string got = run_sub(sub_, b, topic, graceful ? 2 : 10);
+    if (graceful) {
+      EXPECT_EQ(got, "") << "a DISCONNECT discards the will";
+    } else {
+      EXPECT_EQ(got, topic + " gone\n");
+    }
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Versions, MqttBroker, ::testing::Values(Version::v311, Version::v5),

@@ -34,20 +34,27 @@ struct Session::Sub {
   SubState state = SubState::free;
 };
 
-Session::Session(const SessionConfig& config)
-    : config_(config),
-      slots_(new Slot[std::max<std::size_t>(config.queue_slots, 1)]),
-      arena_(new std::byte[std::size_t{std::max<std::uint16_t>(config.queue_slots, 1)} *
-                           config.max_message_bytes]),
-      subs_(new Sub[std::max<std::size_t>(config.max_subscriptions, 1)]),
-      filters_(new char[std::size_t{std::max<std::uint16_t>(config.max_subscriptions, 1)} *
-                        config.max_filter_bytes]),
-      acks_(new std::uint16_t[std::max<std::size_t>(config.receive_maximum, 1)]) {
-  config_.queue_slots = std::max<std::uint16_t>(config_.queue_slots, 1);
-  config_.max_subscriptions = std::max<std::uint16_t>(config_.max_subscriptions, 1);
-  config_.receive_maximum = std::max<std::uint16_t>(config_.receive_maximum, 1);
-  config_.max_inflight = std::max<std::uint16_t>(config_.max_inflight, 1);
+namespace {
+
+// Limits every table at least 1 and keeps packet ids available: queue slots and subscriptions
+// together hold fewer than 65,535 ids, so alloc_packet_id() always finds a free one.
+SessionConfig normalized(SessionConfig c) noexcept {
+  c.queue_slots = std::clamp<std::uint16_t>(c.queue_slots, 1, 32768);
+  c.max_subscriptions = std::clamp<std::uint16_t>(c.max_subscriptions, 1, 32000);
+  c.receive_maximum = std::max<std::uint16_t>(c.receive_maximum, 1);
+  c.max_inflight = std::max<std::uint16_t>(c.max_inflight, 1);
+  return c;
 }
+
+}  // namespace
+
+Session::Session(const SessionConfig& config)
+    : config_(normalized(config)),
+      slots_(new Slot[config_.queue_slots]),
+      arena_(new std::byte[std::size_t{config_.queue_slots} * config_.max_message_bytes]),
+      subs_(new Sub[config_.max_subscriptions]),
+      filters_(new char[std::size_t{config_.max_subscriptions} * config_.max_filter_bytes]),
+      acks_(new std::uint16_t[config_.receive_maximum]) {}
 
 Session::~Session() = default;
 

@@ -79,15 +79,17 @@ struct SessionConfig {
   std::span<const std::byte> password;
   bool has_will = false;
   Will will;
-  // Outbound queue: slots (1..65535), bytes per slot (topic + payload; more ->
-  // message_too_large), and the policy above.
+  // Outbound queue: slots (1..32768), bytes per slot (topic + payload; more ->
+  // message_too_large), and the policy above. publish(), next_packet() and an ack's feed()
+  // scan the slot table: O(queue_slots) each, sized for tens to a few hundred slots.
   std::uint16_t queue_slots = 32;
   std::uint32_t max_message_bytes = 1024;
   QueuePolicy when_full = QueuePolicy::refuse_new;
   bool queue_qos0_offline = false;
   // QoS 1 messages unacknowledged at once (also capped by the broker's Receive Maximum).
   std::uint16_t max_inflight = 16;
-  // Subscriptions kept for resubscription, and the longest filter (more -> bad_argument).
+  // Subscriptions kept for resubscription (1..32000), and the longest filter (more ->
+  // bad_argument).
   std::uint16_t max_subscriptions = 16;
   std::uint16_t max_filter_bytes = 128;
   // Received QoS 1 messages whose PUBACK may be owed at once (announced as Receive Maximum

@@ -325,6 +325,49 @@ TEST_P(SessionTest, ReconnectResendsUnackedWithDupAndResubscribes) {
   EXPECT_EQ(out[0].type, PacketType::subscribe);
 }
 
+TEST_P(SessionTest, RefusedSubscriptionIsForgottenAndQos0DroppedOnLoss) {
+  SessionConfig c = config(GetParam());
+  c.queue_qos0_offline = false;
+  Session s(c);
+  BrokerSim b(GetParam());
+  connect(s, b, 0);
+  auto ok = s.subscribe("ok/#", 1);
+  auto no = s.subscribe("no/#", 1);
+  ASSERT_TRUE(ok.ok() && no.ok());
+  ASSERT_EQ(b.drain(s, 0).size(), 2u);
+  ASSERT_TRUE(b.ack(s, PacketType::suback, ok.value(), 0).ok());
+  Packet refused;
+  refused.type = PacketType::suback;
+  refused.suback.packet_id = no.value();
+  static const std::uint8_t kFailure[1] = {0x80};
+  refused.suback.reasons = kFailure;
+  auto ev = b.deliver(s, refused, 0);
+  ASSERT_TRUE(ev.ok());
+  EXPECT_EQ(ev->kind, EventKind::subscribed);
+  EXPECT_EQ(ev->reason, 0x80);
+  EXPECT_EQ(s.subscriptions(), 1u);
+  EXPECT_EQ(s.unsubscribe("no/#").error(), mqtt_errc::bad_argument);
+  // QoS 0 written before the loss is gone; QoS 0 still queued is dropped and counted.
+  ASSERT_TRUE(s.publish("t", as_bytes("a"), 1).ok());
+  ASSERT_TRUE(s.publish("t", as_bytes("b"), 1).ok());
+  ASSERT_TRUE(s.publish("t", as_bytes("c"), 1).ok());  // waits for the window (2)
+  ASSERT_TRUE(s.publish("t", as_bytes("d"), 0).ok());  // behind it
+  ASSERT_EQ(b.drain(s, 0).size(), 2u);
+  s.connection_lost(1);
+  EXPECT_EQ(s.stats().dropped_qos0_offline, 1u);
+  EXPECT_EQ(s.queued(), 3u);
+  connect(s, b, 2);
+  auto out = b.drain(s, 2);
+  ASSERT_EQ(out.size(), 3u);  // only "ok/#" again, then the two unacknowledged
+  EXPECT_EQ(out[0].type, PacketType::subscribe);
+  std::size_t off = 0;
+  Subscription sub;
+  ASSERT_TRUE(out[0].subscribe.list.next(off, sub));
+  EXPECT_EQ(sub.filter, "ok/#");
+  EXPECT_EQ(test::str(out[1].publish.payload), "a");
+  EXPECT_EQ(test::str(out[2].publish.payload), "b");
+}
+
 TEST_P(SessionTest, IncomingQos1GetsPubackAfterDelivery) {
   Session s(config(GetParam()));
   BrokerSim b(GetParam());

@@ -227,6 +227,8 @@ struct SessionDriver {
     FUZZ_CHECK(s.queued() <= config.queue_slots);
     if (!ev.ok()) {
       FUZZ_CHECK(s.state() == SessionState::disconnected);
+      drain();  // v5: the DISCONNECT with the reason
+      FUZZ_CHECK(!s.wants_write());
       reconnect();
       return;
     }

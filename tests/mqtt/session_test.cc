@@ -107,6 +107,7 @@ TEST_P(SessionTest, RefusedConnackDisconnects) {
   auto ev = b.connack(s, false, 0, GetParam() == Version::v5 ? 0x87 : 5);
   EXPECT_EQ(ev.error(), mqtt_errc::connection_refused);
   EXPECT_EQ(s.state(), SessionState::disconnected);
+  EXPECT_TRUE(b.drain(s, 0).empty());  // the broker closes: no DISCONNECT
 }
 
 TEST_P(SessionTest, KeepAliveTiming) {
@@ -433,6 +434,13 @@ TEST_P(SessionTest, ReceiveMaximumAndForbiddenPackets) {
   Packet sub;
   sub.type = PacketType::pingreq;
   EXPECT_EQ(b.deliver(s, sub, 10).error(), mqtt_errc::protocol_error);
+  auto bye = b.drain(s, 10);  // v5: DISCONNECT 0x82; 3.1.1 just closes
+  if (GetParam() == Version::v5) {
+    ASSERT_EQ(bye.size(), 1u);
+    EXPECT_EQ(bye[0].disconnect.reason, 0x82);
+  } else {
+    EXPECT_TRUE(bye.empty());
+  }
   if (GetParam() == Version::v5) {
     connect(s, b, 20);
     Packet auth;
@@ -441,6 +449,13 @@ TEST_P(SessionTest, ReceiveMaximumAndForbiddenPackets) {
     auto r = b.deliver(s, auth, 20);
     EXPECT_EQ(r.error(), mqtt_errc::auth_unsupported);
     EXPECT_EQ(reason_code(r.error()), 0x8C);
+    // Refused politely: one DISCONNECT with the reason, then nothing.
+    EXPECT_TRUE(s.wants_write());
+    auto auth_bye = b.drain(s, 20);
+    ASSERT_EQ(auth_bye.size(), 1u);
+    EXPECT_EQ(auth_bye[0].type, PacketType::disconnect);
+    EXPECT_EQ(auth_bye[0].disconnect.reason, 0x8C);
+    EXPECT_FALSE(s.wants_write());
     connect(s, b, 30);
     Packet d;
     d.type = PacketType::disconnect;

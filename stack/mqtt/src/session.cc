@@ -127,6 +127,9 @@ Session::Sub* Session::find_sub(std::string_view filter) const noexcept {
 }
 
 bool Session::wants_write() const noexcept {
+  if (state_ == SessionState::disconnected) {
+    return farewell_pending_;
+  }
   if (state_ == SessionState::connecting) {
     return connect_pending_;
   }
@@ -150,6 +153,7 @@ Result<void> Session::connect(std::uint64_t now_ms) noexcept {
     return fail(mqtt_errc::bad_state);
   }
   state_ = SessionState::connecting;
+  farewell_pending_ = false;
   connect_pending_ = true;
   connect_ms_ = now_ms;
   last_send_ms_ = now_ms;
@@ -158,6 +162,7 @@ Result<void> Session::connect(std::uint64_t now_ms) noexcept {
 
 void Session::connection_lost(std::uint64_t /*now_ms*/) noexcept {
   state_ = SessionState::disconnected;
+  farewell_pending_ = false;
   connect_pending_ = false;
   disconnect_pending_ = false;
   ping_pending_ = false;
@@ -293,6 +298,10 @@ Result<std::uint16_t> Session::unsubscribe(std::string_view filter) noexcept {
 
 Result<Event> Session::fatal(mqtt_errc e, std::uint64_t now_ms) noexcept {
   connection_lost(now_ms);
+  // 5.0 §4.13: say why before closing — a DISCONNECT with the reason, written by the next
+  // next_packet(). Not after a refused CONNACK: the broker closes then.
+  farewell_pending_ = config_.version == Version::v5 && e != mqtt_errc::connection_refused;
+  farewell_reason_ = reason_code(e);
   return fail(e);
 }
 
@@ -442,6 +451,15 @@ Result<std::size_t> Session::next_packet(std::span<std::byte> out, std::uint64_t
     if (n) {
       connect_pending_ = false;
       keep_alive_s_ = config_.keep_alive_s;
+    }
+    return n;
+  }
+  if (state_ == SessionState::disconnected && farewell_pending_) {
+    p.type = PacketType::disconnect;
+    p.disconnect.reason = farewell_reason_;
+    auto n = write(p, out, now_ms);
+    if (n) {
+      farewell_pending_ = false;
     }
     return n;
   }

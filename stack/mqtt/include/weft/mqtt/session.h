@@ -42,8 +42,10 @@
 //
 // Threading: a Session is owned by one thread; no call is thread-safe; there are no callbacks.
 // Errors are values. feed()'s connection-fatal errors (is_connection_fatal) move the Session
-// to disconnected exactly as connection_lost() does: close the transport (a v5 caller may
-// first send DISCONNECT with reason_code(error)).
+// to disconnected exactly as connection_lost() does; in v5 (except after a refused CONNACK)
+// next_packet() then writes one DISCONNECT carrying reason_code(error) — e.g. 0x8C for an
+// AUTH, 0x82 for a protocol error — which the caller sends before closing the transport and
+// calling connection_lost().
 #pragma once
 
 #include <cstddef>
@@ -157,7 +159,8 @@ class Session {
   [[nodiscard]] Result<Event> feed(const Packet& p, std::uint64_t now_ms) noexcept;
 
   // Writes the next packet due into `out`; 0 when nothing is due. Order: CONNECT, then
-  // (once connected) DISCONNECT, owed PUBACKs, PINGREQ, SUBSCRIBE/UNSUBSCRIBE, PUBLISH.
+  // (once connected) DISCONNECT, owed PUBACKs, PINGREQ, SUBSCRIBE/UNSUBSCRIBE, PUBLISH; when
+  // disconnected, only the v5 DISCONNECT after a fatal feed() (see above).
   // Error: buffer_too_small (nothing is lost; call again with a larger buffer).
   [[nodiscard]] Result<std::size_t> next_packet(std::span<std::byte> out,
                                                 std::uint64_t now_ms) noexcept;
@@ -224,6 +227,8 @@ class Session {
   std::uint16_t keep_alive_s_ = 0;     // config's, or the broker's Server Keep Alive
   bool connect_pending_ = false;
   bool disconnect_pending_ = false;
+  bool farewell_pending_ = false;  // v5: DISCONNECT(farewell_reason_) after a fatal feed()
+  std::uint8_t farewell_reason_ = 0;
   bool ping_pending_ = false;
   bool ping_outstanding_ = false;
   std::uint64_t connect_ms_ = 0;

@@ -44,3 +44,18 @@ set_target_properties(weft-http-bench-server PROPERTIES
 add_executable(weft-mux-bench ${CMAKE_CURRENT_LIST_DIR}/mux_bench.cc)
 target_link_libraries(weft-mux-bench PRIVATE weft::mux_conn weft::frame weft_internal_options)
 set_target_properties(weft-mux-bench PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR})
+
+# weft-mux-nghttp2: one HTTP/2 stream of nghttp2 uploading on loopback, the peer of
+# weft-mux-bench bulk (bench/run_mux_compare.sh). Only where libnghttp2-dev is installed
+# (scripts/deps.sh bench); CI builds without it.
+find_package(PkgConfig QUIET)
+if(PkgConfig_FOUND)
+  pkg_check_modules(WEFT_NGHTTP2 QUIET IMPORTED_TARGET libnghttp2)
+endif()
+if(WEFT_NGHTTP2_FOUND AND NOT CMAKE_CROSSCOMPILING)
+  add_executable(weft-mux-nghttp2 ${CMAKE_CURRENT_LIST_DIR}/mux_nghttp2.cc)
+  find_package(Threads REQUIRED)
+  target_link_libraries(weft-mux-nghttp2 PRIVATE PkgConfig::WEFT_NGHTTP2 Threads::Threads)
+  set_target_properties(weft-mux-nghttp2 PROPERTIES
+                        RUNTIME_OUTPUT_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR})
+endif()

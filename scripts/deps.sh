@@ -47,8 +47,9 @@ BROWSER_PKGS=(chromium)
 #   libgrpc++-dev protobuf-compiler-grpc   the gRPC peer (bench/grpc/, WEFT_BENCH_GRPC)
 #   node-llhttp         llhttp's C sources in /usr/share/llhttp (weft_http_bench)
 #   libhttp-parser-dev  http_parser, static libhttp_parser.a (weft_http_bench)
+#   libnghttp2-dev      one HTTP/2 stream of nghttp2, the peer of weft-mux-bench (weft-mux-nghttp2)
 # bench/ builds each comparison only when its packages are present.
-BENCH_PKGS=(libgrpc++-dev protobuf-compiler-grpc node-llhttp libhttp-parser-dev)
+BENCH_PKGS=(libgrpc++-dev protobuf-compiler-grpc node-llhttp libhttp-parser-dev libnghttp2-dev)
 
 # Packages unpacked into every sysroot. Runtime packages are listed only where no static
 # archive exists (libbenchmark1debian); the rest link statically.

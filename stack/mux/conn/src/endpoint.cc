@@ -110,13 +110,16 @@ bool Endpoint::send_control(Conn& c, std::span<const std::byte> frame) noexcept 
   return true;
 }
 
-void Endpoint::fatal(Conn& c, std::error_code e) noexcept {
+void Endpoint::fatal(Conn& c, std::error_code e, const char* why) noexcept {
   if (state_ == State::closed) {
     return;
   }
-  log(LogLevel::warn, "mux: closing connection: %s", e.message().c_str());
-  const std::string_view detail =
-      e.category() == mux_category() ? to_string(static_cast<mux_errc>(e.value())) : "bad frame";
+  const std::string_view detail = why != nullptr ? why
+                                  : e.category() == mux_category()
+                                      ? to_string(static_cast<mux_errc>(e.value()))
+                                      : "bad frame";
+  log(LogLevel::warn, "mux: closing connection: %.*s", static_cast<int>(detail.size()),
+      detail.data());
   std::byte buf[msg::kPrefixSize + msg::kHeaderSize + 2 + 2 + msg::kMaxDetailSize];
   Result<std::size_t> n = msg::encode(
       msg::make_error(0, msg::ProtocolError::bad_frame,
@@ -260,7 +263,7 @@ bool Endpoint::on_msg_frame(Conn& c, std::span<const std::byte> bytes) noexcept 
         pings_ = 0;
       }
       if (++pings_ > opt_.max_pings_per_sec) {
-        fatal(c, make_error_code(mux_errc::open_flood));
+        fatal(c, make_error_code(mux_errc::open_flood), "too many PINGs per second");
         return false;
       }
       std::byte buf[msg::kPrefixSize + msg::kHeaderSize + msg::kPingBodySize];
@@ -327,7 +330,7 @@ bool Endpoint::on_mux_frame(Conn& c, std::span<const std::byte> bytes, BufView b
                               draining_ ? ChannelError::shutting_down : ChannelError::refused);
         break;
       }
-      if (!session_.accept(ev.channel)) {
+      if (!session_.accept(ev.channel, h->receive_window())) {
         h->on_closed(*this, ev.channel, ChannelError::internal);
         break;
       }
@@ -478,7 +481,8 @@ Result<std::uint16_t> Endpoint::open(std::string_view name, ChannelHandler* h,
   if (state_ != State::open || conn_ == nullptr || draining_) {
     return fail(state_ == State::hello ? mux_errc::not_ready : mux_errc::closed);
   }
-  Result<std::uint16_t> ch = session_.open(bytes_of(name), window);
+  Result<std::uint16_t> ch =
+      session_.open(bytes_of(name), window != 0 ? window : h->receive_window());
   if (!ch) {
     return ch;
   }

@@ -71,6 +71,11 @@ class ChannelHandler {
                               bool fin) noexcept = 0;
   // A write() that returned would_block may now succeed.
   virtual void on_writable(Endpoint&, std::uint16_t /*ch*/) noexcept {}
+  // The receive window to grant this channel when it is accepted (0: Limits::channel_window).
+  // A bulk sink may ask for more than the default to keep a fast link busy; every byte of it
+  // may sit unconsumed, so keep the sum of the windows of channels that may stall below the
+  // connection window (docs/protocol.md §7.6).
+  [[nodiscard]] virtual std::uint32_t receive_window() const noexcept { return 0; }
   // The last call: the channel has ended. `code` is 0 when both directions finished
   // cleanly, else why (the ChannelError of a REFUSE or RESET from either side, or
   // ChannelError::internal when the connection ended).
@@ -171,7 +176,8 @@ class Endpoint final : public platform::Handler {
   bool on_msg_frame(platform::Conn& c, std::span<const std::byte> bytes) noexcept;
   bool on_mux_frame(platform::Conn& c, std::span<const std::byte> bytes,
                     platform::BufView buf) noexcept;
-  void fatal(platform::Conn& c, std::error_code e) noexcept;
+  // ERROR bad_frame (detail: `why`, else the error's name), every channel ends, close.
+  void fatal(platform::Conn& c, std::error_code e, const char* why = nullptr) noexcept;
   bool send_control(platform::Conn& c, std::span<const std::byte> frame) noexcept;
   bool start_assembly(platform::Conn& c, std::uint32_t len,
                       std::span<const std::byte> have) noexcept;

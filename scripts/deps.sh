@@ -39,6 +39,7 @@ HOST_PKGS=(
   ca-certificates
   liburing-dev libprotobuf-dev protobuf-compiler libgtest-dev libgmock-dev libbenchmark-dev
   libboost-dev clang-format clang-tidy libclang-rt-14-dev
+  libmbedtls-dev libssl-dev openssl
 )
 CROSS_PKGS=(g++-aarch64-linux-gnu g++-arm-linux-gnueabihf qemu-user)
 BROWSER_PKGS=(chromium)

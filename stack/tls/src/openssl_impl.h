@@ -1,0 +1,72 @@
+// The OpenSSL backend's per-context and per-connection state (private to weft_tls_openssl).
+#pragma once
+
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+
+#include <array>
+#include <cstdint>
+#include <mutex>
+#include <system_error>
+
+#include <weft/tls/ktls.h>
+#include <weft/tls/tls.h>
+
+namespace weft::tls::detail {
+
+// TLS 1.2: ECDHE with AEAD only; TLS 1.3: every suite is AEAD (CCM left out).
+constexpr const char* kTls12Ciphers =
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+constexpr const char* kTls13Suites =
+    "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256";
+// Past this much unsent ciphertext write() takes nothing (back-pressure, not an error).
+constexpr std::size_t kMaxPendingOut = 64 * 1024;
+constexpr std::size_t kMaxName = 255;
+
+struct ContextImpl {
+  SSL_CTX* ctx = nullptr;
+  Role role = Role::server;
+  bool alpn_strict = true;
+  std::array<unsigned char, kMaxAlpn * 256> alpn{};  // wire format: len-prefixed names
+  unsigned alpn_len = 0;
+  // Client session cache: the most recent session and the name it was made for.
+  std::mutex mutex;
+  SSL_SESSION* session = nullptr;
+  std::array<char, kMaxName + 1> session_name{};
+
+  ~ContextImpl() {
+    SSL_SESSION_free(session);
+    SSL_CTX_free(ctx);
+  }
+};
+
+struct EngineImpl {
+  ContextImpl* ctx = nullptr;
+  SSL* ssl = nullptr;
+  BIO* rbio = nullptr;
+  BIO* wbio = nullptr;
+  State state = State::handshaking;
+  std::error_code error;
+  bool peer_closed = false;
+  bool close_sent = false;
+  bool alpn_failed = false;
+  bool renegotiation = false;
+  std::array<char, kMaxName + 1> name{};  // client: SNI it sent
+  // kTLS: records since the current keys of each direction took effect, and the TLS 1.3
+  // application traffic secrets (from the keylog callback).
+  std::uint64_t tx_seq = 0;
+  std::uint64_t rx_seq = 0;
+  std::array<unsigned char, EVP_MAX_MD_SIZE> client_secret{};
+  std::array<unsigned char, EVP_MAX_MD_SIZE> server_secret{};
+  std::size_t secret_len = 0;
+
+  ~EngineImpl() {
+    SSL_free(ssl);  // frees both BIOs
+    OPENSSL_cleanse(client_secret.data(), client_secret.size());
+    OPENSSL_cleanse(server_secret.data(), server_secret.size());
+  }
+};
+
+}  // namespace weft::tls::detail

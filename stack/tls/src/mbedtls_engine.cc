@@ -62,6 +62,7 @@ struct RecordTracker {
   bool oversized = false;    // a record longer than kMaxRecordLen
   std::uint8_t alert = 0;    // description of the last plaintext fatal alert
   std::uint32_t handshake_records_after_ccs = 0;
+  std::uint32_t alert_records = 0;
 
   void on_bytes(const unsigned char* p, std::size_t n) noexcept {
     while (n > 0) {
@@ -74,6 +75,9 @@ struct RecordTracker {
           body_pos = 0;
           if (body_left > kMaxRecordLen) {
             oversized = true;
+          }
+          if (type == 21) {
+            ++alert_records;
           }
           if (type == 20) {
             ccs_seen = true;
@@ -277,6 +281,21 @@ tls_errc classify(EngineImpl& e, int ret) noexcept {
 }
 
 Result<std::size_t> fail(EngineImpl& e, tls_errc code) noexcept {
+  // mbedTLS sends an alert for most failures but not all (a missing client certificate):
+  // make sure the peer hears one, so it fails now rather than at its timeout.
+  if (e.out_track.alert_records == 0 && e.out_room() >= 64) {
+    std::uint8_t desc = MBEDTLS_SSL_ALERT_MSG_HANDSHAKE_FAILURE;
+    if (code == tls_errc::cert_invalid) {
+      desc = MBEDTLS_SSL_ALERT_MSG_BAD_CERT;
+    } else if (code == tls_errc::bad_record) {
+      desc = MBEDTLS_SSL_ALERT_MSG_BAD_RECORD_MAC;
+    } else if (code == tls_errc::record_overflow) {
+      desc = MBEDTLS_SSL_ALERT_MSG_RECORD_OVERFLOW;
+    } else if (code == tls_errc::renegotiation_refused) {
+      desc = MBEDTLS_SSL_ALERT_MSG_NO_RENEGOTIATION;
+    }
+    (void)mbedtls_ssl_send_alert_message(&e.ssl, MBEDTLS_SSL_ALERT_LEVEL_FATAL, desc);
+  }
   e.state = State::failed;
   e.error = make_error_code(code);
   return weft::fail(code);
@@ -468,9 +487,15 @@ Result<Engine> Context::engine(const char* server_name) const noexcept {
       return fail(tls_errc::internal);
     }
   }
-  std::lock_guard<std::mutex> lock(impl_->mutex);
-  if (impl_->tickets && impl_->has_session && impl_->session_name == e->name) {
-    (void)mbedtls_ssl_set_session(&e->ssl, &impl_->session);  // a failure = full handshake
+  {
+    std::lock_guard<std::mutex> lock(impl_->mutex);
+    if (impl_->tickets && impl_->has_session && impl_->session_name == e->name) {
+      (void)mbedtls_ssl_set_session(&e->ssl, &impl_->session);  // a failure = full handshake
+    }
+  }
+  // The ClientHello is ready to take() before anything is fed.
+  if (!detail::drive(*e)) {
+    return fail(e->error);
   }
   return result;
 }

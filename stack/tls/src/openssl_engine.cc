@@ -364,9 +364,15 @@ Result<Engine> Context::engine(const char* server_name) const noexcept {
       return fail(tls_errc::internal);
     }
   }
-  std::lock_guard<std::mutex> lock(impl_->mutex);
-  if (impl_->session != nullptr && impl_->session_name == e->name) {
-    SSL_set_session(e->ssl, impl_->session);
+  {
+    std::lock_guard<std::mutex> lock(impl_->mutex);
+    if (impl_->session != nullptr && impl_->session_name == e->name) {
+      SSL_set_session(e->ssl, impl_->session);
+    }
+  }
+  // The ClientHello is ready to take() before anything is fed.
+  if (!detail::drive(*e)) {
+    return fail(e->error);
   }
   return result;
 }

@@ -63,6 +63,12 @@ struct EngineImpl {
   std::size_t secret_len = 0;
 
   ~EngineImpl() {
+    // OpenSSL marks the session of a connection freed without close_notify not resumable;
+    // RFC 5246 §7.2.1 no longer asks for that, and sockets are often just closed. A failed
+    // connection keeps OpenSSL's rule.
+    if (ssl != nullptr && state != State::failed && SSL_is_init_finished(ssl) != 0) {
+      SSL_set_shutdown(ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+    }
     SSL_free(ssl);  // frees both BIOs
     OPENSSL_cleanse(client_secret.data(), client_secret.size());
     OPENSSL_cleanse(server_secret.data(), server_secret.size());

@@ -195,6 +195,10 @@ Result<std::size_t> drive(EngineImpl& e) noexcept {
   const int r = SSL_do_handshake(e.ssl);
   if (r == 1) {
     e.state = State::established;
+    // TLS 1.3 server: the client's Finished was the last record under the handshake keys.
+    if (SSL_is_server(e.ssl) != 0 && SSL_version(e.ssl) == TLS1_3_VERSION) {
+      e.rx_seq = 0;
+    }
     return std::size_t{0};
   }
   const int code = SSL_get_error(e.ssl, r);
@@ -476,7 +480,11 @@ std::size_t Engine::take(std::span<std::byte> out) noexcept {
   }
   const int n = BIO_read(impl_->wbio, out.data(), static_cast<int>(std::min<std::size_t>(
                                                       out.size(), 1U << 30)));
-  return n > 0 ? static_cast<std::size_t>(n) : 0;
+  if (n <= 0) {
+    return 0;
+  }
+  impl_->on_sent(reinterpret_cast<const unsigned char*>(out.data()), static_cast<std::size_t>(n));
+  return static_cast<std::size_t>(n);
 }
 
 std::size_t Engine::pending() const noexcept { return BIO_ctrl_pending(impl_->wbio); }

@@ -4,6 +4,7 @@
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <mutex>
@@ -61,6 +62,18 @@ struct EngineImpl {
   std::array<unsigned char, EVP_MAX_MD_SIZE> client_secret{};
   std::array<unsigned char, EVP_MAX_MD_SIZE> server_secret{};
   std::size_t secret_len = 0;
+  // take() follows the outgoing records: TLS 1.2 AES-GCM sends an explicit nonce, which
+  // OpenSSL counts up from a random start; the kernel must go on from the last one.
+  std::array<unsigned char, 5> out_header{};
+  std::size_t out_header_got = 0;
+  std::size_t out_body_left = 0;
+  std::size_t out_body_pos = 0;
+  bool out_encrypted = false;  // own ChangeCipherSpec sent: records carry explicit nonces
+  std::array<unsigned char, 8> out_nonce{};
+  std::array<unsigned char, 8> last_out_nonce{};
+  bool have_out_nonce = false;
+
+  void on_sent(const unsigned char* p, std::size_t n) noexcept;
 
   ~EngineImpl() {
     // OpenSSL marks the session of a connection freed without close_notify not resumable;
@@ -74,5 +87,42 @@ struct EngineImpl {
     OPENSSL_cleanse(server_secret.data(), server_secret.size());
   }
 };
+
+inline void EngineImpl::on_sent(const unsigned char* p, std::size_t n) noexcept {
+  while (n > 0) {
+    if (out_header_got < out_header.size()) {
+      out_header[out_header_got++] = *p++;
+      --n;
+      if (out_header_got == out_header.size()) {
+        out_body_left = (std::size_t{out_header[3]} << 8) | out_header[4];
+        out_body_pos = 0;
+        if (out_body_left == 0) {
+          out_header_got = 0;
+        }
+      }
+      continue;
+    }
+    const std::size_t take = std::min(n, out_body_left);
+    if (out_encrypted) {
+      for (std::size_t i = 0; i < take && out_body_pos + i < out_nonce.size(); ++i) {
+        out_nonce[out_body_pos + i] = p[i];
+      }
+      if (out_body_pos < out_nonce.size() && out_body_pos + take >= out_nonce.size()) {
+        last_out_nonce = out_nonce;
+        have_out_nonce = true;
+      }
+    }
+    out_body_pos += take;
+    out_body_left -= take;
+    p += take;
+    n -= take;
+    if (out_body_left == 0) {
+      out_header_got = 0;
+      if (out_header[0] == SSL3_RT_CHANGE_CIPHER_SPEC) {
+        out_encrypted = true;
+      }
+    }
+  }
+}
 
 }  // namespace weft::tls::detail

@@ -6,6 +6,7 @@
 #include <openssl/evp.h>
 #include <openssl/kdf.h>
 #include <openssl/params.h>
+#include <openssl/bio.h>
 #include <openssl/ssl.h>
 
 #include <array>
@@ -104,7 +105,8 @@ void fill(Info& info, unsigned version, unsigned cipher, const unsigned char* ke
 
 Result<KtlsKeys> ktls_keys(const Engine& engine, Direction dir) noexcept {
   detail::EngineImpl& e = *engine.impl();
-  if (e.state != State::established) {
+  // Everything OpenSSL encrypted must have been taken: the kernel continues after it.
+  if (e.state != State::established || BIO_ctrl_pending(e.wbio) != 0) {
     return fail(tls_errc::not_ready);
   }
   Suite suite;
@@ -158,9 +160,19 @@ Result<KtlsKeys> ktls_keys(const Engine& engine, Direction dir) noexcept {
     const std::size_t k = suite.key_len;
     std::memcpy(key.data(), block.data() + (client_keys ? 0 : k), k);
     std::memcpy(iv.data(), block.data() + 2 * k + (client_keys ? 0 : 4), 4);
-    // RFC 5288 §3: OpenSSL sends the sequence number as the explicit nonce, and the kernel
-    // takes the next explicit nonce from iv.
-    put_seq(iv.data() + 4, seq);
+    // RFC 5288 §3: the explicit nonce only has to be unique per key. The kernel sends iv as
+    // the next one and counts up; OpenSSL counts up from a random start, so tx goes on from
+    // the last nonce it sent (rx: the kernel reads each record's own nonce).
+    if (dir == Direction::tx && e.have_out_nonce) {
+      std::memcpy(iv.data() + 4, e.last_out_nonce.data(), 8);
+      for (int i = 11; i >= 4; --i) {
+        if (++iv[static_cast<std::size_t>(i)] != 0) {
+          break;
+        }
+      }
+    } else {
+      put_seq(iv.data() + 4, seq);
+    }
     OPENSSL_cleanse(block.data(), block.size());
   }
   if (suite.key_len == 16) {

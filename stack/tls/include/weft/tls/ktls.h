@@ -50,8 +50,10 @@ struct KtlsKeys {
 // The key material of one direction of an established Engine: tx = what this side encrypts,
 // rx = what it decrypts, with the record sequence numbers as of now (so call it before any
 // further record is written or read). TLS 1.2 and 1.3 with AES-128-GCM or AES-256-GCM.
-// Errors: not_ready (handshake not finished, or the Engine failed/closed), unsupported
-// (mbedTLS backend; ChaCha20-Poly1305 is negotiated — the kernel has a struct for it but this
+// Call it with nothing pending (take() everything first): the kernel's records follow the
+// Engine's. TLS 1.2 tx: iv is the next explicit nonce (OpenSSL's counter, seen in take()).
+// Errors: not_ready (handshake not finished, the Engine failed/closed, or pending() != 0),
+// unsupported (mbedTLS backend; ChaCha20-Poly1305 is negotiated — the kernel has a struct for it but this
 // step leaves it out), internal (key derivation failed).
 [[nodiscard]] Result<KtlsKeys> ktls_keys(const Engine& engine, Direction dir) noexcept;
 

@@ -124,14 +124,13 @@ TEST(TlsAlloc, PerConnectionFiguresHold) {
       continue;
     }
     const Figures f = measure(v);
-    std::printf("tls alloc [%s, %s]: handshake pair %llu, resumed pair %llu, steady %llu "
-                "per %d records each way, teardown %llu\n",
-                backend() == Backend::openssl ? "openssl" : "mbedtls",
-                v == Version::tls12 ? "TLS 1.2" : "TLS 1.3",
-                static_cast<unsigned long long>(f.handshake),
-                static_cast<unsigned long long>(f.resumed),
-                static_cast<unsigned long long>(f.steady), kRecords,
-                static_cast<unsigned long long>(f.teardown_free));
+    std::printf(
+        "tls alloc [%s, %s]: handshake pair %llu, resumed pair %llu, steady %llu "
+        "per %d records each way, teardown %llu\n",
+        backend() == Backend::openssl ? "openssl" : "mbedtls",
+        v == Version::tls12 ? "TLS 1.2" : "TLS 1.3", static_cast<unsigned long long>(f.handshake),
+        static_cast<unsigned long long>(f.resumed), static_cast<unsigned long long>(f.steady),
+        kRecords, static_cast<unsigned long long>(f.teardown_free));
     // Bounds pinned from the measured figures (tests/tls/CMakeLists.txt, docs/tls.md): the
     // steady state exactly per record, the handshake with ~25% headroom for patch releases.
     const std::uint64_t records = 2U * kRecords;

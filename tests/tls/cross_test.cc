@@ -24,7 +24,7 @@ class Interop : public ::testing::TestWithParam<int> {
   // The version the pair should agree on.
   [[nodiscard]] Version expected() const {
     return GetParam() == TLS1_3_VERSION && backend() == Backend::openssl ? Version::tls13
-                                                                          : Version::tls12;
+                                                                         : Version::tls12;
   }
 };
 

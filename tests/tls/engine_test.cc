@@ -77,8 +77,8 @@ TEST_F(TlsEngine, DataBothWaysAtManySizes) {
   Engine s = make_engine(sctx);
   Engine c = make_engine(cctx, "localhost");
   ASSERT_FALSE(pump(c, s));
-  for (std::size_t n : {1UL, 2UL, 100UL, 1000UL, 16383UL, 16384UL, 16385UL, 65536UL, 100001UL,
-                        1UL << 20}) {
+  for (std::size_t n :
+       {1UL, 2UL, 100UL, 1000UL, 16383UL, 16384UL, 16385UL, 65536UL, 100001UL, 1UL << 20}) {
     const std::string data = pattern(n);
     EXPECT_EQ(send_all(c, s, data), data) << "client->server " << n;
     EXPECT_EQ(send_all(s, c, data), data) << "server->client " << n;

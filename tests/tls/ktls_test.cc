@@ -72,15 +72,15 @@ bool gcm_open(const Aead& a, const unsigned char* nonce, const unsigned char* aa
   EVP_CIPHER_CTX* ctx = EVP_CIPHER_CTX_new();
   out.assign(ct_len, '\0');
   int len = 0;
-  bool ok = EVP_DecryptInit_ex(ctx, a.cipher, nullptr, nullptr, nullptr) == 1 &&
-            EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, 12, nullptr) == 1 &&
-            EVP_DecryptInit_ex(ctx, nullptr, nullptr, a.key.data(), nonce) == 1 &&
-            EVP_DecryptUpdate(ctx, nullptr, &len, aad, static_cast<int>(aad_len)) == 1 &&
-            EVP_DecryptUpdate(ctx, reinterpret_cast<unsigned char*>(out.data()), &len, ct,
-                              static_cast<int>(ct_len)) == 1 &&
-            EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, 16, const_cast<unsigned char*>(tag)) ==
-                1 &&
-            EVP_DecryptFinal_ex(ctx, nullptr, &len) == 1;
+  bool ok =
+      EVP_DecryptInit_ex(ctx, a.cipher, nullptr, nullptr, nullptr) == 1 &&
+      EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, 12, nullptr) == 1 &&
+      EVP_DecryptInit_ex(ctx, nullptr, nullptr, a.key.data(), nonce) == 1 &&
+      EVP_DecryptUpdate(ctx, nullptr, &len, aad, static_cast<int>(aad_len)) == 1 &&
+      EVP_DecryptUpdate(ctx, reinterpret_cast<unsigned char*>(out.data()), &len, ct,
+                        static_cast<int>(ct_len)) == 1 &&
+      EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, 16, const_cast<unsigned char*>(tag)) == 1 &&
+      EVP_DecryptFinal_ex(ctx, nullptr, &len) == 1;
   EVP_CIPHER_CTX_free(ctx);
   return ok;
 }
@@ -124,8 +124,8 @@ std::string open_record(const KtlsKeys& k, const std::vector<std::byte>& rec_byt
   aad[10] = rec[2];
   aad[11] = static_cast<unsigned char>(plain_len >> 8);
   aad[12] = static_cast<unsigned char>(plain_len);
-  if (!gcm_open(a, nonce.data(), aad.data(), aad.size(), rec + 13, plain_len,
-                rec + 13 + plain_len, out)) {
+  if (!gcm_open(a, nonce.data(), aad.data(), aad.size(), rec + 13, plain_len, rec + 13 + plain_len,
+                out)) {
     return "<decrypt failed>";
   }
   return out;
@@ -169,8 +169,7 @@ TEST_P(KtlsKeysTest, ExportedKeysDecryptTheEnginesRecords) {
     Result<KtlsKeys> rk = ktls_keys(reader, Direction::rx);
     ASSERT_TRUE(wk.ok()) << wk.error().message();
     ASSERT_TRUE(rk.ok()) << rk.error().message();
-    EXPECT_EQ(wk->info.version,
-              GetParam() == Version::tls13 ? TLS_1_3_VERSION : TLS_1_2_VERSION);
+    EXPECT_EQ(wk->info.version, GetParam() == Version::tls13 ? TLS_1_3_VERSION : TLS_1_2_VERSION);
     ASSERT_EQ(wk->size, rk->size);
     const Aead wa = aead_of(wk.value());
     const Aead ra = aead_of(rk.value());
@@ -189,8 +188,7 @@ TEST_P(KtlsKeysTest, ExportedKeysDecryptTheEnginesRecords) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Versions, KtlsKeysTest,
-                         ::testing::Values(Version::tls12, Version::tls13),
+INSTANTIATE_TEST_SUITE_P(Versions, KtlsKeysTest, ::testing::Values(Version::tls12, Version::tls13),
                          [](const ::testing::TestParamInfo<Version>& i) {
                            return i.param == Version::tls12 ? std::string("Tls12")
                                                             : std::string("Tls13");

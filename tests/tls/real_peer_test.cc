@@ -24,7 +24,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-bool have_openssl_cli() { return std::system("command -v openssl >/dev/null 2>&1") == 0; }
+bool have_openssl_cli() {
+  return std::system("command -v openssl >/dev/null 2>&1") == 0;
+}
 
 // Sends everything the Engine has; false on a socket error.
 bool flush(Engine& e, int fd) {
@@ -60,10 +62,10 @@ TEST(TlsRealPeer, OpenSslSClient) {
   ASSERT_EQ(::getsockname(lfd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
   const int port = ntohs(addr.sin_port);
 
-  const std::string cmd = "printf 'ping\\n' | timeout 10 openssl s_client -connect 127.0.0.1:" +
-                          std::to_string(port) + " -servername localhost -CAfile " +
-                          Certs::get().file("ca.pem") +
-                          " -verify_return_error -alpn weft -quiet 2>/dev/null";
+  const std::string cmd =
+      "printf 'ping\\n' | timeout 10 openssl s_client -connect 127.0.0.1:" + std::to_string(port) +
+      " -servername localhost -CAfile " + Certs::get().file("ca.pem") +
+      " -verify_return_error -alpn weft -quiet 2>/dev/null";
   FILE* client = ::popen(cmd.c_str(), "r");
   ASSERT_NE(client, nullptr);
 
@@ -72,8 +74,7 @@ TEST(TlsRealPeer, OpenSslSClient) {
   const auto deadline = Clock::now() + std::chrono::seconds(10);
   auto left_ms = [&] {
     return static_cast<int>(std::max<std::int64_t>(
-        0, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now())
-               .count()));
+        0, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count()));
   };
   pollfd lp{lfd, POLLIN, 0};
   ASSERT_EQ(::poll(&lp, 1, left_ms()), 1) << "s_client did not connect";

@@ -160,8 +160,7 @@ std::error_code pump(A& a, B& b, std::size_t chunk = 1 << 20, std::string* a_got
   };
   auto move = [&](auto& from, auto& to, std::string* got, bool& to_failed, bool& moved) {
     for (;;) {
-      const std::size_t n =
-          from.take(std::span<std::byte>(buf).first(std::min(chunk, buf.size())));
+      const std::size_t n = from.take(std::span<std::byte>(buf).first(std::min(chunk, buf.size())));
       if (n == 0) {
         break;
       }
@@ -194,8 +193,7 @@ std::error_code pump(A& a, B& b, std::size_t chunk = 1 << 20, std::string* a_got
 
 // Writes all of `data` on `from`, pumping as back-pressure requires; returns what `to` read.
 template <class A, class B>
-std::string send_all(A& from, B& to, std::string_view data,
-                            std::size_t chunk = 1 << 20) {
+std::string send_all(A& from, B& to, std::string_view data, std::size_t chunk = 1 << 20) {
   std::string got;
   std::string ignored;
   std::size_t off = 0;

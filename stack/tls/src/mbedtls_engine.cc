@@ -58,9 +58,9 @@ struct RecordTracker {
   std::size_t body_left = 0;
   std::size_t body_pos = 0;
   std::uint8_t type = 0;
-  bool ccs_seen = false;     // ChangeCipherSpec passed: later records are encrypted
-  bool oversized = false;    // a record longer than kMaxRecordLen
-  std::uint8_t alert = 0;    // description of the last plaintext fatal alert
+  bool ccs_seen = false;   // ChangeCipherSpec passed: later records are encrypted
+  bool oversized = false;  // a record longer than kMaxRecordLen
+  std::uint8_t alert = 0;  // description of the last plaintext fatal alert
   std::uint32_t handshake_records_after_ccs = 0;
   std::uint32_t alert_records = 0;
 
@@ -162,7 +162,7 @@ struct EngineImpl {
   std::error_code error;
   bool peer_closed = false;
   bool close_sent = false;
-  bool own_ccs_first = false;   // this side sent ChangeCipherSpec before the peer did
+  bool own_ccs_first = false;  // this side sent ChangeCipherSpec before the peer did
   bool resumed = false;
   std::array<char, kMaxName + 1> name{};  // client: SNI sent; server: SNI received
   RecordTracker in_track;
@@ -362,7 +362,9 @@ bool renegotiation_seen(const EngineImpl& e) noexcept {
 using detail::ContextImpl;
 using detail::EngineImpl;
 
-Backend backend() noexcept { return Backend::mbedtls; }
+Backend backend() noexcept {
+  return Backend::mbedtls;
+}
 
 Result<Context> Context::create(const Config& config) noexcept {
   auto* impl = new (std::nothrow) ContextImpl;
@@ -432,15 +434,15 @@ Result<Context> Context::create(const Config& config) noexcept {
                                    MBEDTLS_CIPHER_AES_256_GCM, 86400) != 0) {
         return fail(tls_errc::internal);
       }
-      mbedtls_ssl_conf_session_tickets_cb(&conf, mbedtls_ssl_ticket_write,
-                                          mbedtls_ssl_ticket_parse, &impl->ticket);
+      mbedtls_ssl_conf_session_tickets_cb(&conf, mbedtls_ssl_ticket_write, mbedtls_ssl_ticket_parse,
+                                          &impl->ticket);
     }
   } else {
     if (config.verify_peer && config.ca_file == nullptr) {
       return fail(tls_errc::bad_config);
     }
-    mbedtls_ssl_conf_authmode(&conf, config.verify_peer ? MBEDTLS_SSL_VERIFY_REQUIRED
-                                                        : MBEDTLS_SSL_VERIFY_NONE);
+    mbedtls_ssl_conf_authmode(
+        &conf, config.verify_peer ? MBEDTLS_SSL_VERIFY_REQUIRED : MBEDTLS_SSL_VERIFY_NONE);
     mbedtls_ssl_conf_session_tickets(&conf, config.session_tickets
                                                 ? MBEDTLS_SSL_SESSION_TICKETS_ENABLED
                                                 : MBEDTLS_SSL_SESSION_TICKETS_DISABLED);
@@ -451,7 +453,9 @@ Result<Context> Context::create(const Config& config) noexcept {
   return result;
 }
 
-Context::Context(Context&& o) noexcept : impl_(o.impl_) { o.impl_ = nullptr; }
+Context::Context(Context&& o) noexcept : impl_(o.impl_) {
+  o.impl_ = nullptr;
+}
 Context& Context::operator=(Context&& o) noexcept {
   if (this != &o) {
     delete impl_;
@@ -460,8 +464,12 @@ Context& Context::operator=(Context&& o) noexcept {
   }
   return *this;
 }
-Context::~Context() { delete impl_; }
-Role Context::role() const noexcept { return impl_->role; }
+Context::~Context() {
+  delete impl_;
+}
+Role Context::role() const noexcept {
+  return impl_->role;
+}
 
 Result<Engine> Context::engine(const char* server_name) const noexcept {
   auto* e = new (std::nothrow) EngineImpl;
@@ -500,7 +508,9 @@ Result<Engine> Context::engine(const char* server_name) const noexcept {
   return result;
 }
 
-Engine::Engine(Engine&& o) noexcept : impl_(o.impl_) { o.impl_ = nullptr; }
+Engine::Engine(Engine&& o) noexcept : impl_(o.impl_) {
+  o.impl_ = nullptr;
+}
 Engine& Engine::operator=(Engine&& o) noexcept {
   if (this != &o) {
     delete impl_;
@@ -509,7 +519,9 @@ Engine& Engine::operator=(Engine&& o) noexcept {
   }
   return *this;
 }
-Engine::~Engine() { delete impl_; }
+Engine::~Engine() {
+  delete impl_;
+}
 
 Result<std::size_t> Engine::feed(std::span<const std::byte> ciphertext) noexcept {
   EngineImpl& e = *impl_;
@@ -549,8 +561,7 @@ Result<std::size_t> Engine::read(std::span<std::byte> out) noexcept {
   if (e.out_room() < 64) {
     return std::size_t{0};
   }
-  const int r =
-      mbedtls_ssl_read(&e.ssl, reinterpret_cast<unsigned char*>(out.data()), out.size());
+  const int r = mbedtls_ssl_read(&e.ssl, reinterpret_cast<unsigned char*>(out.data()), out.size());
   if (detail::renegotiation_seen(e)) {
     return detail::fail(e, tls_errc::renegotiation_refused);
   }
@@ -616,7 +627,9 @@ std::size_t Engine::take(std::span<std::byte> out) noexcept {
   return n;
 }
 
-std::size_t Engine::pending() const noexcept { return impl_->out_end - impl_->out_begin; }
+std::size_t Engine::pending() const noexcept {
+  return impl_->out_end - impl_->out_begin;
+}
 
 void Engine::close() noexcept {
   EngineImpl& e = *impl_;
@@ -629,17 +642,27 @@ void Engine::close() noexcept {
   e.state = State::closed;
 }
 
-State Engine::state() const noexcept { return impl_->state; }
-std::error_code Engine::error() const noexcept { return impl_->error; }
-bool Engine::peer_closed() const noexcept { return impl_->peer_closed; }
-Role Engine::role() const noexcept { return impl_->ctx->role; }
+State Engine::state() const noexcept {
+  return impl_->state;
+}
+std::error_code Engine::error() const noexcept {
+  return impl_->error;
+}
+bool Engine::peer_closed() const noexcept {
+  return impl_->peer_closed;
+}
+Role Engine::role() const noexcept {
+  return impl_->ctx->role;
+}
 
 std::string_view Engine::alpn() const noexcept {
   const char* p = mbedtls_ssl_get_alpn_protocol(&impl_->ssl);
   return p == nullptr ? std::string_view() : std::string_view(p);
 }
 
-std::string_view Engine::server_name() const noexcept { return impl_->name.data(); }
+std::string_view Engine::server_name() const noexcept {
+  return impl_->name.data();
+}
 
 bool Engine::peer_verified() const noexcept {
   if (!handshake_done() || impl_->ssl.conf->authmode == MBEDTLS_SSL_VERIFY_NONE) {
@@ -649,8 +672,12 @@ bool Engine::peer_verified() const noexcept {
          mbedtls_ssl_get_verify_result(&impl_->ssl) == 0;
 }
 
-bool Engine::resumed() const noexcept { return handshake_done() && impl_->resumed; }
-Version Engine::version() const noexcept { return Version::tls12; }
+bool Engine::resumed() const noexcept {
+  return handshake_done() && impl_->resumed;
+}
+Version Engine::version() const noexcept {
+  return Version::tls12;
+}
 
 const char* Engine::cipher() const noexcept {
   const char* c = mbedtls_ssl_get_ciphersuite(&impl_->ssl);

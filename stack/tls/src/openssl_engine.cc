@@ -25,7 +25,9 @@ EngineImpl* engine_of(const SSL* ssl) noexcept {
   return static_cast<EngineImpl*>(SSL_get_app_data(ssl));
 }
 
-bool is_tls12(const SSL* ssl) noexcept { return SSL_version(ssl) == TLS1_2_VERSION; }
+bool is_tls12(const SSL* ssl) noexcept {
+  return SSL_version(ssl) == TLS1_2_VERSION;
+}
 
 // Record headers in both directions: counts records for kTLS sequence numbers and spots a
 // TLS 1.2 renegotiation (a handshake record after the handshake; TLS 1.3 hides the type).
@@ -223,7 +225,9 @@ bool read_pem_ok(const char* path) noexcept {
 using detail::ContextImpl;
 using detail::EngineImpl;
 
-Backend backend() noexcept { return Backend::openssl; }
+Backend backend() noexcept {
+  return Backend::openssl;
+}
 
 Result<Context> Context::create(const Config& config) noexcept {
   ERR_clear_error();
@@ -288,11 +292,11 @@ Result<Context> Context::create(const Config& config) noexcept {
       if (names != nullptr) {
         SSL_CTX_set_client_CA_list(ctx, names);
       }
-      SSL_CTX_set_verify(ctx,
-                         SSL_VERIFY_PEER | (config.client_auth == ClientAuth::required
-                                                ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT
-                                                : 0),
-                         nullptr);
+      SSL_CTX_set_verify(
+          ctx,
+          SSL_VERIFY_PEER |
+              (config.client_auth == ClientAuth::required ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0),
+          nullptr);
     }
     if (impl->alpn_len > 0) {
       SSL_CTX_set_alpn_select_cb(ctx, detail::on_alpn_select, impl);
@@ -305,19 +309,21 @@ Result<Context> Context::create(const Config& config) noexcept {
       SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
     }
     // Returns 0 on success (unlike most of the API).
-    if (impl->alpn_len > 0 && SSL_CTX_set_alpn_protos(ctx, impl->alpn.data(), impl->alpn_len) != 0) {
+    if (impl->alpn_len > 0 &&
+        SSL_CTX_set_alpn_protos(ctx, impl->alpn.data(), impl->alpn_len) != 0) {
       return fail(tls_errc::internal);
     }
     if (config.session_tickets) {
-      SSL_CTX_set_session_cache_mode(ctx,
-                                     SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+      SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
       SSL_CTX_sess_set_new_cb(ctx, detail::on_new_session);
     }
   }
   return result;
 }
 
-Context::Context(Context&& o) noexcept : impl_(o.impl_) { o.impl_ = nullptr; }
+Context::Context(Context&& o) noexcept : impl_(o.impl_) {
+  o.impl_ = nullptr;
+}
 Context& Context::operator=(Context&& o) noexcept {
   if (this != &o) {
     delete impl_;
@@ -326,8 +332,12 @@ Context& Context::operator=(Context&& o) noexcept {
   }
   return *this;
 }
-Context::~Context() { delete impl_; }
-Role Context::role() const noexcept { return impl_->role; }
+Context::~Context() {
+  delete impl_;
+}
+Role Context::role() const noexcept {
+  return impl_->role;
+}
 
 Result<Engine> Context::engine(const char* server_name) const noexcept {
   ERR_clear_error();
@@ -381,7 +391,9 @@ Result<Engine> Context::engine(const char* server_name) const noexcept {
   return result;
 }
 
-Engine::Engine(Engine&& o) noexcept : impl_(o.impl_) { o.impl_ = nullptr; }
+Engine::Engine(Engine&& o) noexcept : impl_(o.impl_) {
+  o.impl_ = nullptr;
+}
 Engine& Engine::operator=(Engine&& o) noexcept {
   if (this != &o) {
     delete impl_;
@@ -390,7 +402,9 @@ Engine& Engine::operator=(Engine&& o) noexcept {
   }
   return *this;
 }
-Engine::~Engine() { delete impl_; }
+Engine::~Engine() {
+  delete impl_;
+}
 
 Result<std::size_t> Engine::feed(std::span<const std::byte> ciphertext) noexcept {
   EngineImpl& e = *impl_;
@@ -478,8 +492,8 @@ std::size_t Engine::take(std::span<std::byte> out) noexcept {
   if (out.empty()) {
     return 0;
   }
-  const int n = BIO_read(impl_->wbio, out.data(), static_cast<int>(std::min<std::size_t>(
-                                                      out.size(), 1U << 30)));
+  const int n = BIO_read(impl_->wbio, out.data(),
+                         static_cast<int>(std::min<std::size_t>(out.size(), 1U << 30)));
   if (n <= 0) {
     return 0;
   }
@@ -487,7 +501,9 @@ std::size_t Engine::take(std::span<std::byte> out) noexcept {
   return static_cast<std::size_t>(n);
 }
 
-std::size_t Engine::pending() const noexcept { return BIO_ctrl_pending(impl_->wbio); }
+std::size_t Engine::pending() const noexcept {
+  return BIO_ctrl_pending(impl_->wbio);
+}
 
 void Engine::close() noexcept {
   EngineImpl& e = *impl_;
@@ -502,16 +518,25 @@ void Engine::close() noexcept {
   e.state = State::closed;
 }
 
-State Engine::state() const noexcept { return impl_->state; }
-std::error_code Engine::error() const noexcept { return impl_->error; }
-bool Engine::peer_closed() const noexcept { return impl_->peer_closed; }
-Role Engine::role() const noexcept { return impl_->ctx->role; }
+State Engine::state() const noexcept {
+  return impl_->state;
+}
+std::error_code Engine::error() const noexcept {
+  return impl_->error;
+}
+bool Engine::peer_closed() const noexcept {
+  return impl_->peer_closed;
+}
+Role Engine::role() const noexcept {
+  return impl_->ctx->role;
+}
 
 std::string_view Engine::alpn() const noexcept {
   const unsigned char* p = nullptr;
   unsigned len = 0;
   SSL_get0_alpn_selected(impl_->ssl, &p, &len);
-  return p == nullptr ? std::string_view() : std::string_view(reinterpret_cast<const char*>(p), len);
+  return p == nullptr ? std::string_view()
+                      : std::string_view(reinterpret_cast<const char*>(p), len);
 }
 
 std::string_view Engine::server_name() const noexcept {
@@ -530,7 +555,9 @@ bool Engine::peer_verified() const noexcept {
   return cert != nullptr && SSL_get_verify_result(impl_->ssl) == X509_V_OK;
 }
 
-bool Engine::resumed() const noexcept { return SSL_session_reused(impl_->ssl) == 1; }
+bool Engine::resumed() const noexcept {
+  return SSL_session_reused(impl_->ssl) == 1;
+}
 
 Version Engine::version() const noexcept {
   return SSL_version(impl_->ssl) == TLS1_3_VERSION ? Version::tls13 : Version::tls12;

@@ -2,11 +2,11 @@
 // derived here from what it does expose: the TLS 1.2 master secret with both randoms (RFC 5246
 // §6.3 key block, RFC 5288 AES-GCM nonce), the TLS 1.3 application traffic secrets from the
 // keylog callback (RFC 8446 §7.3 HKDF-Expand-Label "key"/"iv").
+#include <openssl/bio.h>
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/kdf.h>
 #include <openssl/params.h>
-#include <openssl/bio.h>
 #include <openssl/ssl.h>
 
 #include <array>
@@ -120,8 +120,7 @@ Result<KtlsKeys> ktls_keys(const Engine& engine, Direction dir) noexcept {
   std::array<unsigned char, 32> key{};
   std::array<unsigned char, 12> iv{};
   KtlsKeys out;
-  const unsigned cipher =
-      suite.key_len == 16 ? TLS_CIPHER_AES_GCM_128 : TLS_CIPHER_AES_GCM_256;
+  const unsigned cipher = suite.key_len == 16 ? TLS_CIPHER_AES_GCM_128 : TLS_CIPHER_AES_GCM_256;
   unsigned version = TLS_1_2_VERSION;
   if (SSL_version(e.ssl) == TLS1_3_VERSION) {
     version = TLS_1_3_VERSION;
@@ -147,8 +146,7 @@ Result<KtlsKeys> ktls_keys(const Engine& engine, Direction dir) noexcept {
     std::array<unsigned char, 2 * 32 + 2 * 4> block{};
     const std::size_t block_len = 2 * suite.key_len + 8;
     std::array<OSSL_PARAM, 4> params = {
-        OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, const_cast<char*>(suite.digest),
-                                         0),
+        OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, const_cast<char*>(suite.digest), 0),
         OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SECRET, master.data(), master.size()),
         OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SEED, seed.data(), seed.size()),
         OSSL_PARAM_construct_end()};

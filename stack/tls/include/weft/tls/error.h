@@ -27,14 +27,14 @@ enum class tls_errc : int {
   renegotiation_refused,  // the peer tried to renegotiate (TLS 1.2): the connection is closed
   closed,                 // read()/write() after close_notify was sent or received
   // Local.
-  bad_config,          // Context::create(): a missing/unreadable PEM, a key that does not
-                       // match the certificate, an ALPN name outside 1..255 bytes
-  no_memory,           // the backend could not allocate its per-connection state
-  unsupported,         // asked of a backend that cannot do it (kTLS keys on mbedTLS, TLS 1.3
-                       // on mbedTLS 2.28, a cipher kTLS has no struct for)
-  not_ready,           // the call needs a finished handshake (ktls_keys(), ...)
-  internal,            // a backend call failed in a way this layer does not classify
-  ktls_unavailable,    // the kernel has no "tls" ULP (see ktls_probe())
+  bad_config,        // Context::create(): a missing/unreadable PEM, a key that does not
+                     // match the certificate, an ALPN name outside 1..255 bytes
+  no_memory,         // the backend could not allocate its per-connection state
+  unsupported,       // asked of a backend that cannot do it (kTLS keys on mbedTLS, TLS 1.3
+                     // on mbedTLS 2.28, a cipher kTLS has no struct for)
+  not_ready,         // the call needs a finished handshake (ktls_keys(), ...)
+  internal,          // a backend call failed in a way this layer does not classify
+  ktls_unavailable,  // the kernel has no "tls" ULP (see ktls_probe())
 };
 
 // The category object; name() is "weft.tls". Never allocates.

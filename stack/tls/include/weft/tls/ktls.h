@@ -53,8 +53,8 @@ struct KtlsKeys {
 // Call it with nothing pending (take() everything first): the kernel's records follow the
 // Engine's. TLS 1.2 tx: iv is the next explicit nonce (OpenSSL's counter, seen in take()).
 // Errors: not_ready (handshake not finished, the Engine failed/closed, or pending() != 0),
-// unsupported (mbedTLS backend; ChaCha20-Poly1305 is negotiated — the kernel has a struct for it but this
-// step leaves it out), internal (key derivation failed).
+// unsupported (mbedTLS backend; ChaCha20-Poly1305 is negotiated — the kernel has a struct for it
+// but this step leaves it out), internal (key derivation failed).
 [[nodiscard]] Result<KtlsKeys> ktls_keys(const Engine& engine, Direction dir) noexcept;
 
 }  // namespace weft::tls

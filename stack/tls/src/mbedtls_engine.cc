@@ -21,6 +21,8 @@
 #include <weft/tls/ktls.h>
 #include <weft/tls/tls.h>
 
+#include "backend.h"
+
 namespace weft::tls {
 namespace detail {
 namespace {
@@ -362,6 +364,13 @@ bool renegotiation_seen(const EngineImpl& e) noexcept {
 using detail::ContextImpl;
 using detail::EngineImpl;
 
+void detail::destroy(ContextImpl* impl) noexcept {
+  delete impl;
+}
+void detail::destroy(EngineImpl* impl) noexcept {
+  delete impl;
+}
+
 Backend backend() noexcept {
   return Backend::mbedtls;
 }
@@ -453,20 +462,6 @@ Result<Context> Context::create(const Config& config) noexcept {
   return result;
 }
 
-Context::Context(Context&& o) noexcept : impl_(o.impl_) {
-  o.impl_ = nullptr;
-}
-Context& Context::operator=(Context&& o) noexcept {
-  if (this != &o) {
-    delete impl_;
-    impl_ = o.impl_;
-    o.impl_ = nullptr;
-  }
-  return *this;
-}
-Context::~Context() {
-  delete impl_;
-}
 Role Context::role() const noexcept {
   return impl_->role;
 }
@@ -506,21 +501,6 @@ Result<Engine> Context::engine(const char* server_name) const noexcept {
     return fail(e->error);
   }
   return result;
-}
-
-Engine::Engine(Engine&& o) noexcept : impl_(o.impl_) {
-  o.impl_ = nullptr;
-}
-Engine& Engine::operator=(Engine&& o) noexcept {
-  if (this != &o) {
-    delete impl_;
-    impl_ = o.impl_;
-    o.impl_ = nullptr;
-  }
-  return *this;
-}
-Engine::~Engine() {
-  delete impl_;
 }
 
 Result<std::size_t> Engine::feed(std::span<const std::byte> ciphertext) noexcept {

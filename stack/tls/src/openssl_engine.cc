@@ -14,6 +14,7 @@
 #include <cstring>
 #include <mutex>
 
+#include "backend.h"
 #include "openssl_impl.h"
 
 namespace weft::tls {
@@ -225,6 +226,13 @@ bool read_pem_ok(const char* path) noexcept {
 using detail::ContextImpl;
 using detail::EngineImpl;
 
+void detail::destroy(ContextImpl* impl) noexcept {
+  delete impl;
+}
+void detail::destroy(EngineImpl* impl) noexcept {
+  delete impl;
+}
+
 Backend backend() noexcept {
   return Backend::openssl;
 }
@@ -321,20 +329,6 @@ Result<Context> Context::create(const Config& config) noexcept {
   return result;
 }
 
-Context::Context(Context&& o) noexcept : impl_(o.impl_) {
-  o.impl_ = nullptr;
-}
-Context& Context::operator=(Context&& o) noexcept {
-  if (this != &o) {
-    delete impl_;
-    impl_ = o.impl_;
-    o.impl_ = nullptr;
-  }
-  return *this;
-}
-Context::~Context() {
-  delete impl_;
-}
 Role Context::role() const noexcept {
   return impl_->role;
 }
@@ -389,21 +383,6 @@ Result<Engine> Context::engine(const char* server_name) const noexcept {
     return fail(e->error);
   }
   return result;
-}
-
-Engine::Engine(Engine&& o) noexcept : impl_(o.impl_) {
-  o.impl_ = nullptr;
-}
-Engine& Engine::operator=(Engine&& o) noexcept {
-  if (this != &o) {
-    delete impl_;
-    impl_ = o.impl_;
-    o.impl_ = nullptr;
-  }
-  return *this;
-}
-Engine::~Engine() {
-  delete impl_;
 }
 
 Result<std::size_t> Engine::feed(std::span<const std::byte> ciphertext) noexcept {

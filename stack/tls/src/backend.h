@@ -1,0 +1,12 @@
+// What each backend defines besides the public API: how its state is freed. handles.cc
+// (compiled into both libraries) builds Context's and Engine's move and destructor on it.
+#pragma once
+
+#include <weft/tls/tls.h>
+
+namespace weft::tls::detail {
+
+void destroy(ContextImpl* impl) noexcept;
+void destroy(EngineImpl* impl) noexcept;
+
+}  // namespace weft::tls::detail

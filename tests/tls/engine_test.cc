@@ -539,3 +539,38 @@ TEST_F(TlsEngine, Errors) {
 
 }  // namespace
 }  // namespace weft::tls::test
+
+namespace weft::tls::test {
+namespace {
+
+// write() takes a bounded amount per call and nothing while the output is full: the caller
+// sees back-pressure, and the Engine's buffered ciphertext stays bounded.
+TEST_F(TlsEngine, WriteBackPressure) {
+  Context sctx = server_context();
+  Context cctx = client_context();
+  Engine s = make_engine(sctx);
+  Engine c = make_engine(cctx, "localhost");
+  std::string ignored;
+  ASSERT_FALSE(pump(c, s, 1 << 20, &ignored, &ignored));
+  const std::string big(4 << 20, 'b');
+  std::size_t taken = 0;
+  int zero_writes = 0;
+  for (int i = 0; i < 1000 && zero_writes == 0; ++i) {
+    Result<std::size_t> w = c.write(bytes(std::string_view(big).substr(taken)));
+    ASSERT_TRUE(w.ok());
+    taken += w.value();
+    zero_writes += w.value() == 0 ? 1 : 0;
+    EXPECT_LE(c.pending(), 128U * 1024U);
+  }
+  EXPECT_EQ(zero_writes, 1) << "write() stops taking while the output is full";
+  EXPECT_LT(taken, big.size());
+  EXPECT_GT(taken, 0U);
+  // Draining the output lets writing go on.
+  std::string got;
+  ASSERT_FALSE(pump(c, s, 1 << 20, &ignored, &got));
+  EXPECT_EQ(got.size(), taken);
+  EXPECT_GT(c.write(bytes("more")).value(), 0U);
+}
+
+}  // namespace
+}  // namespace weft::tls::test

@@ -455,8 +455,10 @@ Result<std::size_t> Engine::write(std::span<const std::byte> plaintext) noexcept
       BIO_ctrl_pending(e.wbio) >= detail::kMaxPendingOut) {
     return std::size_t{0};
   }
+  // At most kMaxPendingOut per call, so the memory BIO never holds much more than that.
   std::size_t written = 0;
-  const int r = SSL_write_ex(e.ssl, plaintext.data(), plaintext.size(), &written);
+  const int r = SSL_write_ex(e.ssl, plaintext.data(),
+                             std::min(plaintext.size(), detail::kMaxPendingOut), &written);
   if (r == 1) {
     return written;
   }

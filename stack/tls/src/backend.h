@@ -4,9 +4,13 @@
 
 #include <weft/tls/tls.h>
 
-namespace weft::tls::detail {
+namespace weft::tls {
+inline namespace WEFT_TLS_NS {
+namespace detail {
 
 void destroy(ContextImpl* impl) noexcept;
 void destroy(EngineImpl* impl) noexcept;
 
-}  // namespace weft::tls::detail
+}  // namespace detail
+}  // namespace WEFT_TLS_NS
+}  // namespace weft::tls

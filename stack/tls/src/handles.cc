@@ -5,6 +5,7 @@
 #include "backend.h"
 
 namespace weft::tls {
+inline namespace WEFT_TLS_NS {
 
 Context::Context(Context&& o) noexcept : impl_(o.impl_) {
   o.impl_ = nullptr;
@@ -36,4 +37,5 @@ Engine::~Engine() {
   detail::destroy(impl_);
 }
 
+}  // namespace WEFT_TLS_NS
 }  // namespace weft::tls

@@ -11,7 +11,7 @@
 #include <cstring>
 #include <string_view>
 
-#include <weft/tls/ktls.h>
+#include <weft/tls/ktls_probe.h>
 
 namespace weft::tls {
 namespace {

@@ -24,6 +24,7 @@
 #include "backend.h"
 
 namespace weft::tls {
+inline namespace WEFT_TLS_NS {
 namespace detail {
 namespace {
 
@@ -673,4 +674,5 @@ Result<KtlsKeys> ktls_keys(const Engine& engine, Direction /*dir*/) noexcept {
   return fail(tls_errc::unsupported);
 }
 
+}  // namespace WEFT_TLS_NS
 }  // namespace weft::tls

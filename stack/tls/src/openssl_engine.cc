@@ -18,6 +18,7 @@
 #include "openssl_impl.h"
 
 namespace weft::tls {
+inline namespace WEFT_TLS_NS {
 namespace detail {
 
 namespace {
@@ -549,4 +550,5 @@ const char* Engine::cipher() const noexcept {
   return c == nullptr ? "" : SSL_CIPHER_standard_name(c);
 }
 
+}  // namespace WEFT_TLS_NS
 }  // namespace weft::tls

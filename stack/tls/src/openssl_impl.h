@@ -13,7 +13,9 @@
 #include <weft/tls/ktls.h>
 #include <weft/tls/tls.h>
 
-namespace weft::tls::detail {
+namespace weft::tls {
+inline namespace WEFT_TLS_NS {
+namespace detail {
 
 // TLS 1.2: ECDHE with AEAD only; TLS 1.3: every suite is AEAD (CCM left out).
 constexpr const char* kTls12Ciphers =
@@ -125,4 +127,6 @@ inline void EngineImpl::on_sent(const unsigned char* p, std::size_t n) noexcept 
   }
 }
 
-}  // namespace weft::tls::detail
+}  // namespace detail
+}  // namespace WEFT_TLS_NS
+}  // namespace weft::tls

@@ -15,6 +15,7 @@
 #include "openssl_impl.h"
 
 namespace weft::tls {
+inline namespace WEFT_TLS_NS {
 namespace {
 
 struct Suite {
@@ -185,4 +186,5 @@ Result<KtlsKeys> ktls_keys(const Engine& engine, Direction dir) noexcept {
   return out;
 }
 
+}  // namespace WEFT_TLS_NS
 }  // namespace weft::tls

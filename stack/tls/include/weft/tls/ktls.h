@@ -17,22 +17,12 @@
 #include <cstddef>
 
 #include <weft/base/result.h>
+#include <weft/tls/ktls_probe.h>
 #include <weft/tls/tls.h>
 
 namespace weft::tls {
 
-struct KtlsProbe {
-  bool available = false;
-  // Static text: why not (or "tls ULP available"). Never null.
-  const char* reason = "";
-};
-
-// Reads /proc/sys/net/ipv4/tcp_available_ulp and tries setsockopt(TCP_ULP, "tls") on a
-// connected 127.0.0.1 TCP pair (which also loads the tls module where the kernel has one as
-// a module and the process may load it). Blocking, one-off (about a millisecond): call it
-// once at start-up, not per connection. Never fails: a failure to probe is "unavailable"
-// with the reason.
-[[nodiscard]] KtlsProbe ktls_probe() noexcept;
+inline namespace WEFT_TLS_NS {
 
 enum class Direction : std::uint8_t { tx, rx };
 
@@ -57,4 +47,5 @@ struct KtlsKeys {
 // but this step leaves it out), internal (key derivation failed).
 [[nodiscard]] Result<KtlsKeys> ktls_keys(const Engine& engine, Direction dir) noexcept;
 
+}  // namespace WEFT_TLS_NS
 }  // namespace weft::tls

@@ -36,7 +36,16 @@
 #include <weft/base/result.h>
 #include <weft/tls/error.h>
 
+// Each backend library compiles this API into its own inline namespace (WEFT_TLS_NS, a
+// public compile definition of weft_tls_openssl / weft_tls_mbedtls), so both libraries can be
+// linked into one program (the cross-backend tests) without clashing; callers just write
+// weft::tls::Engine.
+#ifndef WEFT_TLS_NS
+#error "WEFT_TLS_NS is undefined: link weft::tls (or weft::tls_openssl / weft::tls_mbedtls)"
+#endif
+
 namespace weft::tls {
+inline namespace WEFT_TLS_NS {
 
 namespace detail {
 struct ContextImpl;
@@ -178,4 +187,5 @@ class Engine {
 // The backend this library was built with.
 [[nodiscard]] Backend backend() noexcept;
 
+}  // namespace WEFT_TLS_NS
 }  // namespace weft::tls

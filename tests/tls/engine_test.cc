@@ -11,7 +11,9 @@
 #include <weft/tls/ktls.h>
 #include <weft/tls/tls.h>
 
+#if WEFT_TLS_TEST_RAW_OPENSSL
 #include "raw_openssl.h"
+#endif
 #include "tls_test.h"
 
 namespace weft::tls::test {
@@ -488,6 +490,7 @@ TEST_F(TlsEngine, NoResumptionWithoutTickets) {
   }
 }
 
+#if WEFT_TLS_TEST_RAW_OPENSSL
 TEST_F(TlsEngine, RenegotiationRefused) {
   const Certs& certs = Certs::get();
   Context sctx = server_context();
@@ -503,6 +506,7 @@ TEST_F(TlsEngine, RenegotiationRefused) {
   EXPECT_EQ(s.state(), State::failed);
   EXPECT_EQ(s.error(), tls_errc::renegotiation_refused);
 }
+#endif
 
 TEST_F(TlsEngine, BadConfig) {
   Config c;

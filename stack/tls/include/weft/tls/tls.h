@@ -15,9 +15,9 @@
 //
 // Memory: the backends allocate (OpenSSL always; the Debian mbedTLS is built without
 // MBEDTLS_MEMORY_BUFFER_ALLOC_C): a Context once, an Engine at create() and during the
-// handshake, and some in the steady state — docs/tls.md lists the measured counts, asserted
-// by tests/tls/alloc_test.cc. Engine::feed() buffers at most kMaxBufferedIn bytes of
-// unprocessed ciphertext; take() never needs more than the caller's span.
+// handshake, and in the steady state OpenSSL 2-4 per record, mbedTLS none — docs/tls.md
+// lists the measured counts, asserted by tests/tls/alloc_test.cc. Engine::feed() buffers at most
+// kMaxBufferedIn bytes of unprocessed ciphertext; take() never needs more than the caller's span.
 //
 // Threading: a Context is immutable after create() except its client session cache (guarded
 // by a mutex), so it may be shared by Engines on several threads. An Engine belongs to one
@@ -81,7 +81,8 @@ struct Config {
   std::span<const std::string_view> alpn{};
   // Server: what happens when the client offers ALPN and none matches. true: fail the
   // handshake with alpn_mismatch (RFC 7301 §3.2 no_application_protocol alert); false:
-  // continue without ALPN (alpn() is empty).
+  // continue without ALPN (alpn() is empty) — OpenSSL only: on mbedTLS 2.28, create()
+  // returns unsupported for a server with ALPN and alpn_strict = false.
   bool alpn_strict = true;
   Version max_version = Version::tls13;  // clamped to tls12 on mbedTLS
   bool session_tickets = true;           // server issues tickets; client resumes with them

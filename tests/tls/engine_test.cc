@@ -39,10 +39,8 @@ std::string pattern(std::size_t n) {
 }
 
 TEST_F(TlsEngine, HandshakeVerifiesTheServer) {
-  Context sctx = server_context();
-  Context cctx = client_context();
-  Engine s = make_engine(sctx);
-  Engine c = make_engine(cctx, "localhost");
+  Pair p(server_context(), client_context());
+  auto& [sctx, cctx, s, c] = p;
   EXPECT_EQ(c.state(), State::handshaking);
   EXPECT_GT(c.pending(), 0U);  // the ClientHello is ready before any feed
   ASSERT_FALSE(pump(c, s));
@@ -60,10 +58,8 @@ TEST_F(TlsEngine, HandshakeVerifiesTheServer) {
 }
 
 TEST_F(TlsEngine, Tls12WhenCapped) {
-  Context sctx = server_context({.max_version = Version::tls12});
-  Context cctx = client_context();
-  Engine s = make_engine(sctx);
-  Engine c = make_engine(cctx, "localhost");
+  Pair p(server_context({.max_version = Version::tls12}), client_context());
+  auto& [sctx, cctx, s, c] = p;
   ASSERT_FALSE(pump(c, s));
   EXPECT_EQ(s.version(), Version::tls12);
   const std::string cipher = c.cipher();
@@ -74,10 +70,8 @@ TEST_F(TlsEngine, Tls12WhenCapped) {
 }
 
 TEST_F(TlsEngine, DataBothWaysAtManySizes) {
-  Context sctx = server_context();
-  Context cctx = client_context();
-  Engine s = make_engine(sctx);
-  Engine c = make_engine(cctx, "localhost");
+  Pair p(server_context(), client_context());
+  auto& [sctx, cctx, s, c] = p;
   ASSERT_FALSE(pump(c, s));
   for (std::size_t n :
        {1UL, 2UL, 100UL, 1000UL, 16383UL, 16384UL, 16385UL, 65536UL, 100001UL, 1UL << 20}) {
@@ -88,10 +82,8 @@ TEST_F(TlsEngine, DataBothWaysAtManySizes) {
 }
 
 TEST_F(TlsEngine, HandshakeAndDataOneByteAtATime) {
-  Context sctx = server_context();
-  Context cctx = client_context();
-  Engine s = make_engine(sctx);
-  Engine c = make_engine(cctx, "localhost");
+  Pair p(server_context(), client_context());
+  auto& [sctx, cctx, s, c] = p;
   ASSERT_FALSE(pump(c, s, 1));
   ASSERT_TRUE(c.handshake_done());
   ASSERT_TRUE(s.handshake_done());
@@ -102,10 +94,8 @@ TEST_F(TlsEngine, HandshakeAndDataOneByteAtATime) {
 
 // One record (with a second one behind it), fed at every split point.
 TEST_F(TlsEngine, EverySplitOfTheCiphertext) {
-  Context sctx = server_context();
-  Context cctx = client_context();
-  Engine s = make_engine(sctx);
-  Engine c = make_engine(cctx, "localhost");
+  Pair p(server_context(), client_context());
+  auto& [sctx, cctx, s, c] = p;
   std::string ignored;
   ASSERT_FALSE(pump(c, s, 1 << 20, &ignored, &ignored));
   const std::string msg = pattern(300);
@@ -141,40 +131,33 @@ TEST_F(TlsEngine, EverySplitOfTheCiphertext) {
 }
 
 TEST_F(TlsEngine, AlpnServerPreferenceWins) {
-  Context sctx = server_context({.alpn = {"weft", "http/1.1"}});
-  Context cctx = client_context({.alpn = {"http/1.1", "weft"}});
-  Engine s = make_engine(sctx);
-  Engine c = make_engine(cctx, "localhost");
+  Pair p(server_context({.alpn = {"weft", "http/1.1"}}),
+         client_context({.alpn = {"http/1.1", "weft"}}));
+  auto& [sctx, cctx, s, c] = p;
   ASSERT_FALSE(pump(c, s));
   EXPECT_EQ(s.alpn(), "weft");
   EXPECT_EQ(c.alpn(), "weft");
 }
 
 TEST_F(TlsEngine, AlpnSingleOverlap) {
-  Context sctx = server_context({.alpn = {"weft", "http/1.1"}});
-  Context cctx = client_context({.alpn = {"http/1.1"}});
-  Engine s = make_engine(sctx);
-  Engine c = make_engine(cctx, "localhost");
+  Pair p(server_context({.alpn = {"weft", "http/1.1"}}), client_context({.alpn = {"http/1.1"}}));
+  auto& [sctx, cctx, s, c] = p;
   ASSERT_FALSE(pump(c, s));
   EXPECT_EQ(s.alpn(), "http/1.1");
   EXPECT_EQ(c.alpn(), "http/1.1");
 }
 
 TEST_F(TlsEngine, AlpnNotOfferedMeansNone) {
-  Context sctx = server_context({.alpn = {"weft", "http/1.1"}});
-  Context cctx = client_context();
-  Engine s = make_engine(sctx);
-  Engine c = make_engine(cctx, "localhost");
+  Pair p(server_context({.alpn = {"weft", "http/1.1"}}), client_context());
+  auto& [sctx, cctx, s, c] = p;
   ASSERT_FALSE(pump(c, s));
   EXPECT_EQ(s.alpn(), "");
   EXPECT_EQ(c.alpn(), "");
 }
 
 TEST_F(TlsEngine, AlpnNoOverlapFailsBothSides) {
-  Context sctx = server_context({.alpn = {"weft", "http/1.1"}});
-  Context cctx = client_context({.alpn = {"h2"}});
-  Engine s = make_engine(sctx);
-  Engine c = make_engine(cctx, "localhost");
+  Pair p(server_context({.alpn = {"weft", "http/1.1"}}), client_context({.alpn = {"h2"}}));
+  auto& [sctx, cctx, s, c] = p;
   std::error_code ec = pump(c, s);
   EXPECT_EQ(ec, tls_errc::alpn_mismatch);
   EXPECT_EQ(s.state(), State::failed);
@@ -210,10 +193,8 @@ TEST_F(TlsEngine, AlpnNoOverlapLenient) {
 }
 
 TEST_F(TlsEngine, SniReachesTheServer) {
-  Context sctx = server_context();
-  Context cctx = client_context();
-  Engine s = make_engine(sctx);
-  Engine c = make_engine(cctx, "localhost");
+  Pair p(server_context(), client_context());
+  auto& [sctx, cctx, s, c] = p;
   ASSERT_FALSE(pump(c, s));
   EXPECT_EQ(s.server_name(), "localhost");
   EXPECT_EQ(c.server_name(), "localhost");
@@ -236,20 +217,16 @@ TEST_F(TlsEngine, WrongServerNameIsCertInvalid) {
 }
 
 TEST_F(TlsEngine, UntrustedServerIsCertInvalid) {
-  Context sctx = server_context();
-  Context cctx = client_context({.ca = "rogue-ca.pem"});
-  Engine s = make_engine(sctx);
-  Engine c = make_engine(cctx, "localhost");
+  Pair p(server_context(), client_context({.ca = "rogue-ca.pem"}));
+  auto& [sctx, cctx, s, c] = p;
   (void)pump(c, s);
   EXPECT_EQ(c.error(), tls_errc::cert_invalid);
   EXPECT_EQ(s.state(), State::failed);  // the client's alert fails the server too
 }
 
 TEST_F(TlsEngine, MutualTlsAccepted) {
-  Context sctx = server_context({.client_auth = ClientAuth::required});
-  Context cctx = client_context({.cert = "client"});
-  Engine s = make_engine(sctx);
-  Engine c = make_engine(cctx, "localhost");
+  Pair p(server_context({.client_auth = ClientAuth::required}), client_context({.cert = "client"}));
+  auto& [sctx, cctx, s, c] = p;
   ASSERT_FALSE(pump(c, s));
   EXPECT_TRUE(s.peer_verified());
   EXPECT_TRUE(c.peer_verified());
@@ -257,10 +234,8 @@ TEST_F(TlsEngine, MutualTlsAccepted) {
 }
 
 TEST_F(TlsEngine, MutualTlsRefusedWithoutCertificate) {
-  Context sctx = server_context({.client_auth = ClientAuth::required});
-  Context cctx = client_context();
-  Engine s = make_engine(sctx);
-  Engine c = make_engine(cctx, "localhost");
+  Pair p(server_context({.client_auth = ClientAuth::required}), client_context());
+  auto& [sctx, cctx, s, c] = p;
   (void)pump(c, s);
   EXPECT_EQ(s.state(), State::failed);
   EXPECT_EQ(s.error(), tls_errc::peer_cert_required);
@@ -273,10 +248,8 @@ TEST_F(TlsEngine, MutualTlsRefusedWithoutCertificate) {
 }
 
 TEST_F(TlsEngine, MutualTlsRefusedWithUntrustedCertificate) {
-  Context sctx = server_context({.client_auth = ClientAuth::required});
-  Context cctx = client_context({.cert = "rogue"});
-  Engine s = make_engine(sctx);
-  Engine c = make_engine(cctx, "localhost");
+  Pair p(server_context({.client_auth = ClientAuth::required}), client_context({.cert = "rogue"}));
+  auto& [sctx, cctx, s, c] = p;
   (void)pump(c, s);
   EXPECT_EQ(s.error(), tls_errc::cert_invalid);
 }
@@ -550,10 +523,8 @@ namespace {
 // write() takes a bounded amount per call and nothing while the output is full: the caller
 // sees back-pressure, and the Engine's buffered ciphertext stays bounded.
 TEST_F(TlsEngine, WriteBackPressure) {
-  Context sctx = server_context();
-  Context cctx = client_context();
-  Engine s = make_engine(sctx);
-  Engine c = make_engine(cctx, "localhost");
+  Pair p(server_context(), client_context());
+  auto& [sctx, cctx, s, c] = p;
   std::string ignored;
   ASSERT_FALSE(pump(c, s, 1 << 20, &ignored, &ignored));
   const std::string big(4 << 20, 'b');

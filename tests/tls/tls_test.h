@@ -120,4 +120,20 @@ inline Engine make_engine(const Context& ctx, const char* name = nullptr) {
   return std::move(e.value());
 }
 
+// A server Engine and a client Engine (SNI "localhost") over their own Contexts; tests bind
+// them with `auto& [sctx, cctx, s, c] = p;`. Not movable: the Engines point into the Contexts.
+struct Pair {
+  Pair(Context&& server, Context&& client)
+      : sctx(std::move(server)),
+        cctx(std::move(client)),
+        s(make_engine(sctx)),
+        c(make_engine(cctx, "localhost")) {}
+  Pair(const Pair&) = delete;
+  Pair& operator=(const Pair&) = delete;
+  Context sctx;
+  Context cctx;
+  Engine s;
+  Engine c;
+};
+
 }  // namespace weft::tls::test

@@ -44,6 +44,11 @@ file(GLOB _weft_stack_includes CONFIGURE_DEPENDS LIST_DIRECTORIES true
 foreach(_dir IN LISTS _weft_stack_includes)
   get_filename_component(_layer_dir "${_dir}" DIRECTORY)
   get_filename_component(_layer "${_layer_dir}" NAME)
+  # An optional layer configured out (WEFT_TLS=OFF) says so, as parts do below.
+  get_property(_disabled GLOBAL PROPERTY WEFT_DISABLED_PARTS)
+  if(weft_${_layer} IN_LIST _disabled)
+    continue()
+  endif()
   if(NOT TARGET weft_${_layer})
     message(FATAL_ERROR "weft_check_headers: ${_dir} has no target weft_${_layer}")
   endif()

@@ -40,6 +40,7 @@ HOST_PKGS=(
   liburing-dev libprotobuf-dev protobuf-compiler libgtest-dev libgmock-dev libbenchmark-dev
   libboost-dev clang-format clang-tidy libclang-rt-14-dev
   mosquitto mosquitto-clients
+  libmbedtls-dev libssl-dev openssl
 )
 CROSS_PKGS=(g++-aarch64-linux-gnu g++-arm-linux-gnueabihf qemu-user)
 BROWSER_PKGS=(chromium)

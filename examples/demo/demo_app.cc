@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include <weft/base/alloc_counter.h>
+#include <weft/base/log.h>
 #include <weft/http/query.h>
 
 #include "example_args.h"
@@ -145,6 +146,9 @@ struct DemoRoutes {
       return;
     }
     auto r = a.streams_.publish(ex.loop(), topic, {}, ex.body());
+    if (r && a.opt_.mqtt != nullptr) {
+      a.opt_.mqtt->forward(ex.loop(), topic, std::as_bytes(std::span(ex.body())));
+    }
     if (!r) {
       const bool big =
           r.error() == std::errc::message_size ||
@@ -524,6 +528,122 @@ std::size_t DemoApp::prometheus(std::span<char> out) const noexcept {
          "Heap allocations after the warm-up (steady state).",
          warm == ~0ull ? 0 : alloc::count() - warm);
   return text.size();
+}
+
+// ---- --mqtt ---------------------------------------------------------------------------
+
+struct DemoMqtt::Slot {
+  bool used = false;
+  std::size_t topic_len = 0;
+  std::size_t len = 0;
+  char topic[kMaxTopic];
+  std::byte payload[kMaxPayload];
+};
+
+DemoMqtt::DemoMqtt(platform::Address broker, std::string device_id, mqtt::BridgeConfig rules,
+                   http::sse::Streams& streams)
+    : broker_(broker),
+      device_(std::move(device_id)),
+      client_id_("weft-demo-" + device_),
+      rules_(std::move(rules)),
+      streams_(streams),
+      slots_(new Slot[kSlots]) {}
+
+DemoMqtt::~DemoMqtt() = default;
+
+bool DemoMqtt::start(platform::Runtime& rt) {
+  return rt.worker(0).inject(platform::Post{&DemoMqtt::on_start, this, 0, 0}).ok();
+}
+
+void DemoMqtt::shutdown() noexcept {
+  bridge_.reset();
+  client_.reset();
+}
+
+void DemoMqtt::on_start(platform::Loop& l, const platform::Post& p) noexcept {
+  auto& self = *static_cast<DemoMqtt*>(p.ptr);
+  self.loop_ = &l;
+  mqtt::ClientConfig cc;
+  cc.session.version = mqtt::Version::v5;
+  cc.session.client_id = self.client_id_;
+  cc.session.clean_start = false;  // QoS 1 survives a broker restart (persistent session)
+  cc.session.session_expiry_s = 3600;
+  cc.session.keep_alive_s = 30;
+  cc.session.queue_slots = 64;
+  cc.session.max_message_bytes = kMaxTopic + kMaxPayload;
+  cc.session.max_packet_size = 64 * 1024;
+  mqtt::apply(self.rules_, cc.session);
+  self.client_ = std::make_unique<mqtt::Client>(l, cc);
+  self.bridge_ = std::make_unique<mqtt::Bridge>(*self.client_, self.rules_, self.device_);
+  self.bridge_->on_local(&DemoMqtt::on_local, &self);
+  self.client_->on_state(&DemoMqtt::on_state, &self);
+  if (Result<void> r = self.bridge_->start(); !r) {
+    log(LogLevel::error, "weft-demo: mqtt bridge: %s", r.error().message().c_str());
+    return;
+  }
+  if (Result<void> r = self.client_->start(self.broker_); !r) {
+    log(LogLevel::error, "weft-demo: mqtt client: %s", r.error().message().c_str());
+  }
+}
+
+void DemoMqtt::on_state(void*, mqtt::ClientState s, std::error_code why) noexcept {
+  log(LogLevel::info, "weft-demo: mqtt %s%s%s", mqtt::to_string(s), why ? ": " : "",
+      why ? why.message().c_str() : "");
+}
+
+void DemoMqtt::on_local(void* ctx, std::string_view topic,
+                        std::span<const std::byte> payload) noexcept {
+  auto& self = *static_cast<DemoMqtt*>(ctx);
+  auto r = self.streams_.publish(*self.loop_, topic, {},
+                                 {reinterpret_cast<const char*>(payload.data()), payload.size()});
+  if (!r) {
+    log(LogLevel::warn, "weft-demo: mqtt -> %.*s: %s", static_cast<int>(topic.size()), topic.data(),
+        r.error().message().c_str());
+  }
+}
+
+void DemoMqtt::forward(platform::Loop& here, std::string_view topic,
+                       std::span<const std::byte> payload) noexcept {
+  if (here.index() == 0) {
+    if (bridge_ != nullptr) {
+      (void)bridge_->local(topic, payload);  // refusals are counted in the bridge's stats
+    }
+    return;
+  }
+  if (topic.size() > kMaxTopic || payload.size() > kMaxPayload) {
+    dropped_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  std::size_t i = 0;
+  {
+    const std::lock_guard<std::mutex> lock(slots_mu_);
+    while (i < kSlots && slots_[i].used) {
+      ++i;
+    }
+    if (i == kSlots) {
+      dropped_.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    slots_[i].used = true;
+  }
+  Slot& s = slots_[i];
+  std::memcpy(s.topic, topic.data(), topic.size());
+  s.topic_len = topic.size();
+  std::memcpy(s.payload, payload.data(), payload.size());
+  s.len = payload.size();
+  if (!here.post(0, platform::Post{&DemoMqtt::on_forward, this, i, 0})) {
+    const std::lock_guard<std::mutex> lock(slots_mu_);
+    s.used = false;
+    dropped_.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+void DemoMqtt::on_forward(platform::Loop& l, const platform::Post& p) noexcept {
+  auto& self = *static_cast<DemoMqtt*>(p.ptr);
+  Slot& s = self.slots_[p.a];
+  self.forward(l, {s.topic, s.topic_len}, {s.payload, s.len});
+  const std::lock_guard<std::mutex> lock(self.slots_mu_);
+  s.used = false;
 }
 
 }  // namespace weft::examples

@@ -44,3 +44,9 @@ set_target_properties(weft-http-bench-server PROPERTIES
 add_executable(weft-mux-bench ${CMAKE_CURRENT_LIST_DIR}/mux_bench.cc)
 target_link_libraries(weft-mux-bench PRIVATE weft::mux_conn weft::frame weft_internal_options)
 set_target_properties(weft-mux-bench PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR})
+
+# weft-mqtt-bench: the loop MQTT Client through a broker and back (bench/run_mqtt_bench.sh
+# starts mosquitto on loopback): QoS 0 and QoS 1 messages per second.
+add_executable(weft-mqtt-bench ${CMAKE_CURRENT_LIST_DIR}/mqtt_bench.cc)
+target_link_libraries(weft-mqtt-bench PRIVATE weft::mqtt_client weft_internal_options)
+set_target_properties(weft-mqtt-bench PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR})

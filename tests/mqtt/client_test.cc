@@ -301,6 +301,7 @@ class FakeBroker {
   std::atomic<int> accepted{0};
   std::atomic<int> closed_by_client{0};
   std::atomic<int> publishes{0};  // PUBLISH packets seen (first byte 0x3X)
+  std::atomic<int> pings{0};      // PINGREQ seen (0xC0), never answered
 
  private:
   void serve() {
@@ -329,6 +330,7 @@ class FakeBroker {
           break;
         }
         publishes += (static_cast<unsigned char>(buf[0]) >> 4) == 3 ? 1 : 0;
+        pings += static_cast<unsigned char>(buf[0]) == 0xC0 ? 1 : 0;
       }
       ::close(c);
     }
@@ -395,6 +397,61 @@ TEST_P(MqttClient, ReconnectsWithBackoffUntilTheBrokerAppears) {
   b.stop();
   ASSERT_TRUE(run_until([&] { return c.state() == ClientState::waiting; }, 5000));
   EXPECT_LE(c.stats().last_delay_ms, 50u);
+}
+
+TEST_P(MqttClient, KeepAlivePingsAndDetectsADeadBroker) {
+  // mosquitto answers PINGREQ: the connection lives across several keep-alive periods.
+  Broker b(exe_);
+  ASSERT_TRUE(b.start()) << b.log();
+  ClientConfig cc = config("weft-ka");
+  cc.session.keep_alive_s = 1;
+  cc.session.ping_timeout_ms = 500;
+  Client live(*loop_, cc);
+  ASSERT_TRUE(live.start(platform::Address::loopback_v4(static_cast<std::uint16_t>(b.port()))));
+  ASSERT_TRUE(run_until([&] { return live.state() == ClientState::connected; }, 5000));
+  run_until([&] { return live.session().stats().pings >= 2; }, 5000);
+  EXPECT_GE(live.session().stats().pings, 2u);
+  EXPECT_EQ(live.state(), ClientState::connected);
+  EXPECT_EQ(live.stats().disconnects, 0u);
+  live.stop();
+  run_until([&] { return live.state() == ClientState::stopped; }, 3000);
+
+  // A broker that never answers PINGREQ: dead after keep-alive + ping timeout, reconnected.
+  FakeBroker fake({kConnack, kConnack});
+  Client c(*loop_, cc);
+  Rec rec;
+  rec.attach(c);
+  ASSERT_TRUE(c.start(fake.address()));
+  ASSERT_TRUE(run_until([&] { return c.state() == ClientState::connected; }, 5000));
+  const std::uint64_t t0 = now_ms();
+  ASSERT_TRUE(run_until([&] { return c.state() == ClientState::waiting; }, 5000));
+  const std::uint64_t dead_after = now_ms() - t0;
+  EXPECT_GE(dead_after, 1000u);  // keep-alive 1 s, then 0.5 s for the PINGRESP
+  EXPECT_LE(dead_after, 3000u);
+  EXPECT_GE(fake.pings.load(), 1);
+  EXPECT_EQ(rec.states.back().second, mqtt_errc::keep_alive_timeout);
+  EXPECT_TRUE(run_until([&] { return c.state() == ClientState::connected; }, 5000));
+  EXPECT_EQ(c.stats().connected, 2u);
+  c.stop();
+  run_until([&] { return c.state() == ClientState::stopped; }, 3000);
+}
+
+TEST_P(MqttClient, StopDuringConnectStops) {
+  FakeBroker fake({kConnack});
+  Client c(*loop_, config("weft-stop"));
+  ASSERT_TRUE(c.start(fake.address()));
+  c.stop();  // the TCP connect is in flight
+  EXPECT_TRUE(run_until([&] { return c.state() == ClientState::stopped; }, 3000))
+      << to_string(c.state());
+  run_until([] { return false; }, 200);
+  EXPECT_EQ(c.state(), ClientState::stopped);
+  EXPECT_EQ(c.stats().connected, 0u);
+  // And it can start again.
+  FakeBroker fake2({kConnack});
+  ASSERT_TRUE(c.start(fake2.address()));
+  EXPECT_TRUE(run_until([&] { return c.state() == ClientState::connected; }, 5000));
+  c.stop();
+  run_until([&] { return c.state() == ClientState::stopped; }, 3000);
 }
 
 TEST_P(MqttClient, UnixSocketBroker) {

@@ -161,6 +161,10 @@ void Client::destroy(platform::Handler*) noexcept {}
 void Client::on_open(platform::Conn& c) noexcept {
   id_ = c.id();
   opened_ = true;
+  if (stopping_) {  // stop() came while the TCP connect was in flight
+    c.close();
+    return;
+  }
   // The Session keeps its own deadlines (keep-alive, CONNACK, PINGRESP): a quiet broker
   // connection is not idle, and no MQTT packet has a read deadline of its own.
   platform::Timeouts t = c.timeouts();
@@ -282,13 +286,19 @@ void Client::pump(platform::Conn& c, bool force) noexcept {
 }
 
 void Client::poll_session(platform::Conn& c) noexcept {
-  const PollResult pr = session_.poll(loop_.now_ms());
+  PollResult pr = session_.poll(loop_.now_ms());
+  if (!pr.dead && pr.send) {
+    // A PINGREQ that fell due comes with next_ms 0: write it, then ask again for its
+    // PINGRESP deadline (without the second poll a silent broker is never found dead).
+    pump(c);
+    if (!c.open()) {
+      return;
+    }
+    pr = session_.poll(loop_.now_ms());
+  }
   if (pr.dead) {
     abort_with(c, make_error_code(mqtt_errc::keep_alive_timeout));
     return;
-  }
-  if (pr.send) {
-    pump(c);
   }
   if (pr.next_ms != 0) {
     loop_.timers().schedule(timer_, pr.next_ms);
@@ -296,7 +306,7 @@ void Client::poll_session(platform::Conn& c) noexcept {
 }
 
 void Client::on_writable(platform::Conn& c) noexcept {
-  pump(c);
+  poll_session(c);  // pumps, and re-arms the timer for a PINGREQ that waited for room
 }
 
 void Client::abort_with(platform::Conn& c, std::error_code e) noexcept {

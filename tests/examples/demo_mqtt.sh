@@ -114,4 +114,27 @@ start_demo --mqtt-rules "$tmp/rules"
 expect_out 'site/b7/#' "site/b7/sensors/t 19" \
   c -o /dev/null --data-binary 19 "http://127.0.0.1:$port/publish/sensors%2Ft"
 expect_in "/events/settings%2Fled" site/b7/set/led on
+kill "$srv"
+wait "$srv" || fail "weft-demo exited with $?"
+srv=""
+
+# Two workers: publishes served by worker 1 reach the bridge on worker 0 through a Post.
+start_demo --workers 2 --device-id w2
+mosquitto_sub -p "$mport" -t 'fleet/w2/#' -v -W 15 >"$tmp/sub" 2>/dev/null &
+sub=$!
+for _ in $(seq 50); do  # until mosquitto_sub has subscribed (10 s at most)
+  mosquitto_pub -p "$mport" -t fleet/w2/probe -m p
+  grep -q '^fleet/w2/probe' "$tmp/sub" && break
+  sleep 0.2
+done
+for i in $(seq 12); do
+  c -o /dev/null --data-binary "m$i" "http://127.0.0.1:$port/publish/demo"
+done
+for _ in $(seq 100); do
+  [[ $(grep -c '^fleet/w2/demo m' "$tmp/sub" || true) -ge 12 ]] && break
+  sleep 0.1
+done
+kill $sub 2>/dev/null || true
+n=$(grep -c '^fleet/w2/demo m' "$tmp/sub" || true)
+[[ $n -ge 12 ]] || { cat "$tmp/sub" >&2; fail "2 workers: $n of 12 publishes reached the broker"; }
 echo "demo_mqtt: OK"

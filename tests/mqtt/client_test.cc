@@ -588,6 +588,68 @@ TEST_P(MqttClient, BridgeMapsBothWaysAndDoesNotEcho) {
   EXPECT_TRUE(again.value());
 }
 
+TEST_P(MqttClient, BridgeQueuesQos1WhileTheBrokerIsAwayBoundedAndInOrder) {
+  Broker b(exe_);
+  ASSERT_TRUE(b.start()) << b.log();
+  const auto addr = platform::Address::loopback_v4(static_cast<std::uint16_t>(b.port()));
+  // An observer with a persistent session: its subscription survives the broker's restart.
+  ClientConfig oc = config("weft-bq-obs", Version::v5);
+  oc.session.clean_start = false;
+  oc.session.session_expiry_s = 3600;
+  Client obs(*loop_, oc);
+  Rec orec;
+  orec.attach(obs);
+  ASSERT_TRUE(obs.subscribe("fleet/q1/#", 1));
+  ASSERT_TRUE(obs.start(addr));
+  ASSERT_TRUE(run_until(
+      [&] { return obs.state() == ClientState::connected && obs.session().inflight() == 0; },
+      5000));
+  run_until([] { return false; }, 200);  // the SUBACK
+  b.stop();
+  ASSERT_TRUE(run_until([&] { return obs.state() == ClientState::waiting; }, 3000));
+
+  // The bridge's client starts while the broker is away: QoS 1 queues (4 slots), QoS 0 is
+  // refused, a fifth QoS 1 is refused (would_block) and counted.
+  auto bc = parse_bridge_config(
+      "queue refuse_new\n"
+      "out local/# fleet/{device}/local/# qos1\n"
+      "out fast/# fleet/{device}/fast/# qos0\n");
+  ASSERT_TRUE(bc);
+  ClientConfig cc = config("weft-bq");
+  cc.session.queue_slots = 4;
+  apply(bc.value(), cc.session);
+  Client c(*loop_, cc);
+  Bridge br(c, bc.value(), "q1");
+  ASSERT_TRUE(br.start());
+  ASSERT_TRUE(c.start(addr));
+  run_until([&] { return c.state() == ClientState::waiting; }, 2000);
+  for (int i = 0; i < 4; ++i) {
+    auto r = br.local("local/seq", text(std::to_string(i)));
+    ASSERT_TRUE(r) << i << ": " << r.error().message();
+    EXPECT_TRUE(r.value());
+  }
+  auto full = br.local("local/seq", text("4"));
+  EXPECT_EQ(full.error(), mqtt_errc::would_block);
+  auto q0 = br.local("fast/x", text("dropped"));
+  EXPECT_EQ(q0.error(), mqtt_errc::not_connected);
+  EXPECT_EQ(br.stats().out, 4u);
+  EXPECT_EQ(br.stats().out_dropped, 2u);
+  EXPECT_EQ(c.session().queued(), 4u);
+
+  // The broker comes back: the four arrive, in publish order.
+  ASSERT_TRUE(b.start()) << b.log();
+  ASSERT_TRUE(run_until([&] { return orec.msgs.size() >= 4; }, 10000))
+      << "observer got " << orec.msgs.size() << "; broker log:\n"
+      << b.log();
+  run_until([&] { return c.session().queued() == 0; }, 3000);
+  EXPECT_EQ(c.session().queued(), 0u);
+  ASSERT_EQ(orec.msgs.size(), 4u);
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(orec.msgs[static_cast<std::size_t>(i)],
+              "fleet/q1/local/seq " + std::to_string(i) + " q1");
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, MqttClient,
                          ::testing::Values(BackendKind::epoll, BackendKind::uring),
                          test::BackendName());

@@ -521,6 +521,20 @@ std::size_t DemoApp::prometheus(std::span<char> out) const noexcept {
     metric("weft_pool_shared_buffers_in_use", "gauge", "Shared (fan-out) buffers in use.",
            sb->count() - sb->free_count());
   }
+  if (opt_.mqtt != nullptr) {
+    const DemoMqtt::Metrics m = opt_.mqtt->metrics();
+    metric("weft_mqtt_connected", "gauge", "1 while the MQTT broker connection is up.",
+           m.connected);
+    metric("weft_mqtt_connects_total", "counter", "MQTT connections accepted (CONNACK).",
+           m.connects);
+    metric("weft_mqtt_queued", "gauge", "Messages in the MQTT outbound queue.", m.queued);
+    metric("weft_mqtt_bridge_out_total", "counter", "Local messages sent to the broker.", m.out);
+    metric("weft_mqtt_bridge_out_dropped_total", "counter",
+           "Local messages the bridge could not queue.", m.out_dropped);
+    metric("weft_mqtt_bridge_in_total", "counter", "Broker messages delivered locally.", m.in);
+    metric("weft_mqtt_bridge_echo_suppressed_total", "counter",
+           "Broker messages not sent back out (loop prevention).", m.echo_suppressed);
+  }
   metric("weft_allocations_total", "counter", "Heap allocations since start-up (0 if not counted).",
          alloc::count());
   const std::uint64_t warm = warm_allocs_.load(std::memory_order_relaxed);
@@ -556,6 +570,9 @@ bool DemoMqtt::start(platform::Runtime& rt) {
 }
 
 void DemoMqtt::shutdown() noexcept {
+  if (loop_ != nullptr) {
+    loop_->timers().cancel(tick_);
+  }
   bridge_.reset();
   client_.reset();
 }
@@ -584,6 +601,30 @@ void DemoMqtt::on_start(platform::Loop& l, const platform::Post& p) noexcept {
   if (Result<void> r = self.client_->start(self.broker_); !r) {
     log(LogLevel::error, "weft-demo: mqtt client: %s", r.error().message().c_str());
   }
+  self.tick_.fn = &DemoMqtt::on_tick;
+  self.tick_.ctx = &self;
+  l.timers().schedule(self.tick_, l.now_ms() + 1000);
+}
+
+void DemoMqtt::on_tick(platform::TimerNode* n) noexcept {
+  auto& self = *static_cast<DemoMqtt*>(n->ctx);
+  const mqtt::BridgeStats& b = self.bridge_->stats();
+  const std::uint64_t v[7] = {self.client_->state() == mqtt::ClientState::connected ? 1u : 0u,
+                              self.client_->stats().connected,
+                              self.client_->session().queued(),
+                              b.out,
+                              b.out_dropped + self.dropped_.load(std::memory_order_relaxed),
+                              b.in,
+                              b.echo_suppressed};
+  for (std::size_t i = 0; i < 7; ++i) {
+    self.m_[i].store(v[i], std::memory_order_relaxed);
+  }
+  self.loop_->timers().schedule(self.tick_, self.loop_->now_ms() + 1000);
+}
+
+DemoMqtt::Metrics DemoMqtt::metrics() const noexcept {
+  const auto at = [this](std::size_t i) { return m_[i].load(std::memory_order_relaxed); };
+  return Metrics{at(0), at(1), at(2), at(3), at(4), at(5), at(6)};
 }
 
 void DemoMqtt::on_state(void*, mqtt::ClientState s, std::error_code why) noexcept {

@@ -80,9 +80,17 @@ class DemoMqtt {
   // On the worker `here`: a local publish, offered to the bridge (on worker 0).
   void forward(platform::Loop& here, std::string_view topic,
                std::span<const std::byte> payload) noexcept;
-  [[nodiscard]] std::uint64_t dropped() const noexcept {
-    return dropped_.load(std::memory_order_relaxed);
-  }
+  // For /metrics (any thread): refreshed every second on worker 0.
+  struct Metrics {
+    std::uint64_t connected = 0;  // gauge: 1 while the broker connection is up
+    std::uint64_t connects = 0;   // CONNACKs accepted
+    std::uint64_t queued = 0;     // gauge: messages in the Session's queue
+    std::uint64_t out = 0;
+    std::uint64_t out_dropped = 0;  // the bridge's refusals + cross-worker drops
+    std::uint64_t in = 0;
+    std::uint64_t echo_suppressed = 0;
+  };
+  [[nodiscard]] Metrics metrics() const noexcept;
 
  private:
   struct Slot;
@@ -91,6 +99,7 @@ class DemoMqtt {
   static void on_local(void* ctx, std::string_view topic,
                        std::span<const std::byte> payload) noexcept;
   static void on_state(void* ctx, mqtt::ClientState s, std::error_code why) noexcept;
+  static void on_tick(platform::TimerNode* n) noexcept;
 
   platform::Address broker_;
   std::string device_;
@@ -102,7 +111,9 @@ class DemoMqtt {
   std::unique_ptr<mqtt::Bridge> bridge_;
   std::unique_ptr<Slot[]> slots_;
   std::mutex slots_mu_;
-  std::atomic<std::uint64_t> dropped_{0};
+  std::atomic<std::uint64_t> dropped_{0};  // cross-worker: no slot, or the post failed
+  platform::TimerNode tick_;
+  std::atomic<std::uint64_t> m_[7] = {};  // Metrics' fields, in order (written on worker 0)
 };
 
 class DemoApp {

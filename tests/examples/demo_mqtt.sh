@@ -98,6 +98,15 @@ sleep 0.3
 mosquitto_pub -p "$mport" -q 1 -t fleet/other/cmd/demo -m not-mine
 wait %% 2>/dev/null || true
 ! grep -q "not-mine" "$tmp/sse2" || fail "a command for another device was delivered"
+# /metrics counts the bridge's traffic (refreshed every second).
+for _ in $(seq 50); do
+  c "http://127.0.0.1:$port/metrics" >"$tmp/metrics"
+  grep -q '^weft_mqtt_bridge_in_total [1-9]' "$tmp/metrics" && break
+  sleep 0.1
+done
+grep -q '^weft_mqtt_connected 1$' "$tmp/metrics" || fail "metrics: not connected"
+grep -q '^weft_mqtt_bridge_out_total [1-9]' "$tmp/metrics" || fail "metrics: nothing out"
+grep -q '^weft_mqtt_bridge_in_total [1-9]' "$tmp/metrics" || fail "metrics: nothing in"
 kill "$srv"
 wait "$srv" || fail "weft-demo exited with $?"
 srv=""

@@ -201,6 +201,25 @@ TEST_P(MqttClient, SubscriptionReceivesMosquittoPub) {
   }
   ASSERT_FALSE(rec.msgs.empty()) << b.log();
   EXPECT_EQ(rec.msgs[0], "cmd/reboot now q1");
+
+  // A clean session after a broker restart: the broker forgot the subscription
+  // (session present 0) and the Client subscribes again by itself.
+  b.stop();
+  ASSERT_TRUE(run_until([&] { return c.state() == ClientState::waiting; }, 3000));
+  ASSERT_TRUE(b.start()) << b.log();
+  ASSERT_TRUE(run_until([&] { return c.state() == ClientState::connected; }, 5000));
+  const std::size_t before = rec.msgs.size();
+  const std::uint64_t end2 = now_ms() + 10000;
+  while (rec.msgs.size() == before && now_ms() < end2) {
+    const pid_t p = spawn({pub_, "-h", "127.0.0.1", "-p", std::to_string(b.port()), "-t",
+                           "cmd/again", "-q", "1", "-m", "after-restart"},
+                          -1, b.dir() + "/pub.log");
+    run_until([&] { return rec.msgs.size() > before; }, 500);
+    reap(p, 3000);
+  }
+  ASSERT_GT(rec.msgs.size(), before) << "not resubscribed after the restart";
+  EXPECT_EQ(rec.msgs.back(), "cmd/again after-restart q1");
+  EXPECT_EQ(c.stats().connected, 2u);
 }
 
 TEST_P(MqttClient, BrokerRestartUnderQos1LosesNothingAcknowledged) {

@@ -19,7 +19,9 @@
 // Output back-pressure: the Client stops taking packets from the Session while the
 // connection has more than `max_queued_bytes` queued (they wait in the Session's bounded
 // queue) and resumes on on_writable. A packet the pool cannot take (queue_full, no_buffers)
-// is kept in the scratch buffer and sent first on on_writable: nothing is lost.
+// is kept in the scratch buffer and sent first on on_writable: nothing is lost. Owed PUBACKs
+// (Session::feed's would_block) are written past the bound; should even they find no room,
+// the connection is closed and the broker redelivers (QoS 1 is at least once).
 //
 // Threading: a Client belongs to one Loop; every call is made on that loop's thread (a
 // handler, a timer, a Post). The callbacks run on it too, from inside the loop's dispatch,

@@ -42,6 +42,7 @@ broker=$!
 for _ in $(seq 100); do mosquitto_pub -p "$mport" -t ping -m x 2>/dev/null && break; sleep 0.05; done
 
 start_demo() {  # extra args...
+  : >"$tmp/log"  # now: the background job's own truncation may come after the first grep
   "$demo" --port 0 --rpc-port 0 --backend "${WEFT_TEST_BACKEND:-auto}" --mqtt "127.0.0.1:$mport" \
     "$@" >"$tmp/log" 2>&1 &
   srv=$!

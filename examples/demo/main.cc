@@ -1,7 +1,7 @@
 // weft-demo: a small appliance showing every part of weft working together.
 //
 //   weft-demo [--port 8080] [--rpc-port 7100] [--host 127.0.0.1] [--workers 1] [--cpus LIST]
-//             [--backend auto|uring|epoll]
+//             [--backend auto|uring|epoll] [--mqtt HOST:PORT [--device-id ID] [--mqtt-rules FILE]]
 //
 // HTTP on --port: the dashboard (GET /), the demo endpoints (demo_app.h), /metrics.
 // The binary protocol on --rpc-port: the settings service (examples/rpc: Get/Put/List, watch
@@ -11,6 +11,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <vector>
@@ -47,15 +49,20 @@ void usage(std::FILE* out) {
       "                   @name for an abstract one)\n"
       "  --workers N      event loops, one per core (default 1)\n"
       "  --cpus LIST      pin workers to these cpus, e.g. 0-3 or 2,3\n"
-      "  --backend B      auto (io_uring, else epoll), uring or epoll\n");
+      "  --backend B      auto (io_uring, else epoll), uring or epoll\n"
+      "  --mqtt ADDR      bridge pub/sub to an MQTT broker (HOST:PORT or unix:/path; off by\n"
+      "                   default): local topic demo -> fleet/ID/demo, local/# ->\n"
+      "                   fleet/ID/local/#, fleet/ID/cmd/# -> local cmd/#\n"
+      "  --device-id ID   the device id of the bridge's topics (default: demo)\n"
+      "  --mqtt-rules F   bridge rules file (docs/mqtt.md: out/in lines, device, queue)\n");
 }
 
 // Binary-protocol topics bridged to SSE: a PUBLISH is recorded in the topic's replay ring
 // and fanned out to both formats (EVENT frames and SSE) through the Streams.
 class BridgeTopics final : public msg::Topics {
  public:
-  BridgeTopics(msg::HubTopics& inner, http::sse::Streams& streams)
-      : inner_(inner), streams_(streams) {}
+  BridgeTopics(msg::HubTopics& inner, http::sse::Streams& streams, examples::DemoMqtt* mqtt)
+      : inner_(inner), streams_(streams), mqtt_(mqtt) {}
   Result<void> subscribe(platform::Conn& c, std::span<const std::byte> t) noexcept override {
     return inner_.subscribe(c, t);
   }
@@ -69,6 +76,9 @@ class BridgeTopics final : public msg::Topics {
     if (!r) {
       return fail(r.error());
     }
+    if (mqtt_ != nullptr) {
+      mqtt_->forward(c.loop(), {reinterpret_cast<const char*>(t.data()), t.size()}, payload);
+    }
     return {};
   }
   void closed(platform::Conn& c) noexcept override { inner_.closed(c); }
@@ -76,6 +86,7 @@ class BridgeTopics final : public msg::Topics {
  private:
   msg::HubTopics& inner_;
   http::sse::Streams& streams_;
+  examples::DemoMqtt* mqtt_;
 };
 
 // Why the backend in use was chosen: empty when io_uring runs; else the reason.
@@ -117,6 +128,9 @@ int main(int argc, char** argv) {
   std::uint32_t rpc_port = 7100;
   std::string rpc_unix;
   std::string http_listen;
+  std::string mqtt_addr;
+  std::string device_id;
+  std::string mqtt_rules;
   for (int i = 1; i < argc; ++i) {
     const char* a = argv[i];
     const char* v = i + 1 < argc ? argv[i + 1] : nullptr;
@@ -147,6 +161,12 @@ int main(int argc, char** argv) {
       cfg.cpus = v;
     } else if (!std::strcmp(a, "--backend")) {
       ok = examples::parse_backend(v, cfg.backend);
+    } else if (!std::strcmp(a, "--mqtt")) {
+      mqtt_addr = v;
+    } else if (!std::strcmp(a, "--device-id")) {
+      device_id = v;
+    } else if (!std::strcmp(a, "--mqtt-rules")) {
+      mqtt_rules = v;
     } else {
       std::fprintf(stderr, "weft-demo: unknown option %s\n", a);
       usage(stderr);
@@ -180,7 +200,34 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "weft-demo: event streams: %s\n", r.error().message().c_str());
     return 1;
   }
-  BridgeTopics bridge(hub_topics, streams);
+  // --mqtt: the fleet bridge (examples/demo/demo_app.h DemoMqtt), off by default.
+  std::unique_ptr<examples::DemoMqtt> mqtt;
+  if (!mqtt_addr.empty()) {
+    auto broker = platform::Address::parse(mqtt_addr);
+    if (!broker) {
+      std::fprintf(stderr, "weft-demo: bad --mqtt address %s\n", mqtt_addr.c_str());
+      return 2;
+    }
+    mqtt::BridgeConfig rules = mqtt::default_bridge_config();
+    rules.rules.insert(rules.rules.begin(),
+                       {mqtt::Direction::out, "demo", "fleet/{device}/demo", 1, false});
+    if (!mqtt_rules.empty()) {
+      std::ifstream f(mqtt_rules);
+      const std::string text{std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
+      auto parsed = mqtt::parse_bridge_config(text);
+      if (!f || !parsed) {
+        std::fprintf(stderr, "weft-demo: bad --mqtt-rules file %s\n", mqtt_rules.c_str());
+        return 2;
+      }
+      rules = std::move(parsed.value());
+    }
+    if (device_id.empty()) {
+      device_id = rules.device_id.empty() ? "demo" : rules.device_id;
+    }
+    mqtt =
+        std::make_unique<examples::DemoMqtt>(broker.value(), device_id, std::move(rules), streams);
+  }
+  BridgeTopics bridge(hub_topics, streams, mqtt.get());
 
   // HTTP.
   examples::DemoOptions dopt;
@@ -191,6 +238,7 @@ int main(int argc, char** argv) {
       dopt.cpus = std::move(cpus.value());
     }
   }
+  dopt.mqtt = mqtt.get();
   examples::DemoApp app(dopt, streams);
   http::ServerConfig hc;
   hc.parser.max_body_size = 256 * 1024;
@@ -239,6 +287,10 @@ int main(int argc, char** argv) {
     return s.requests + s.messages;
   });
 
+  if (mqtt != nullptr && !mqtt->start(rt)) {
+    std::fprintf(stderr, "weft-demo: mqtt: could not reach worker 0\n");
+  }
+
   const std::uint32_t rp = rt.local_address(1).port();
   const bool uring = rt.backend_kind() == platform::BackendKind::uring;
   if (rt.local_address(0).is_unix()) {
@@ -268,6 +320,10 @@ int main(int argc, char** argv) {
               dopt.backend_reason.empty() ? "" : " — ", dopt.backend_reason.c_str());
   std::printf("weft-demo: workers     %u%s%s\n", cfg.workers,
               cfg.cpus.empty() ? " (not pinned)" : " on cpus ", cfg.cpus.c_str());
+  if (mqtt != nullptr) {
+    std::printf("weft-demo: mqtt        %s as device %s (try: mosquitto_sub -t 'fleet/%s/#')\n",
+                mqtt_addr.c_str(), device_id.c_str(), device_id.c_str());
+  }
   std::printf("weft-demo: Ctrl-C drains and exits\n");
   std::fflush(stdout);
 
@@ -275,6 +331,9 @@ int main(int argc, char** argv) {
   log(LogLevel::info, "weft-demo: signal %d, draining", sig);
   rt.stop();
   rt.wait();
+  if (mqtt != nullptr) {
+    mqtt->shutdown();  // the Client's timer is on worker 0's loop: before the runtime goes
+  }
   std::printf("weft-demo: stopped\n");
   return 0;
 }

@@ -73,7 +73,9 @@ struct Ready final : Acceptor {
 class EndpointZeroAlloc : public ::testing::TestWithParam<BackendKind> {};
 
 TEST_P(EndpointZeroAlloc, HundredChannelsSteadyState) {
-  ASSERT_TRUE(alloc::enabled());
+  if (!alloc::enabled()) {
+    GTEST_SKIP() << "allocation counting is off in this build (sanitizers own malloc)";
+  }
   std::string why;
   if (GetParam() == BackendKind::uring && !test::uring_usable(&why)) {
     GTEST_SKIP() << "io_uring unavailable here: " << why;

@@ -2,16 +2,21 @@
 //
 //   weft-demo [--port 8080] [--rpc-port 7100] [--host 127.0.0.1] [--workers 1] [--cpus LIST]
 //             [--backend auto|uring|epoll]
+//             [--tls-cert FILE --tls-key FILE [--tls-port 8443] [--tls-ca FILE
+//              --tls-require-client-cert]]
 //
 // HTTP on --port: the dashboard (GET /), the demo endpoints (demo_app.h), /metrics.
 // The binary protocol on --rpc-port: the settings service (examples/rpc: Get/Put/List, watch
 // by SUBSCRIBE) and pub/sub bridged to SSE — a PUBLISH from `weft-cli publish demo hi`
 // reaches every browser on /events/demo, and a POST /publish/demo reaches every binary
 // subscriber. Board-sized defaults: one worker, small pools. SIGINT/SIGTERM drain and exit 0.
+// HTTPS on --tls-port: weft::tls_proxy's terminator in the same Runtime, forwarding to the HTTP
+// listener on 127.0.0.1 (ALPN `weft`: to the binary protocol port).
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,6 +26,9 @@
 #include <weft/msg/pubsub_topics.h>
 #include <weft/platform/cpu_list.h>
 #include <weft/platform/runtime.h>
+#ifdef WEFT_DEMO_TLS
+#include <weft/tls/terminator.h>
+#endif
 
 #include "example_args.h"
 
@@ -47,7 +55,15 @@ void usage(std::FILE* out) {
       "                   @name for an abstract one)\n"
       "  --workers N      event loops, one per core (default 1)\n"
       "  --cpus LIST      pin workers to these cpus, e.g. 0-3 or 2,3\n"
-      "  --backend B      auto (io_uring, else epoll), uring or epoll\n");
+      "  --backend B      auto (io_uring, else epoll), uring or epoll\n"
+      "  --tls-cert FILE  also serve HTTPS (PEM certificate chain; with --tls-key). Make a\n"
+      "                   self-signed pair with scripts/make-self-signed.sh DIR, then\n"
+      "                   curl --cacert DIR/cert.pem https://127.0.0.1:8443/plaintext\n"
+      "  --tls-key FILE   the certificate's private key (PEM)\n"
+      "  --tls-port N     HTTPS port (default 8443; 0 picks one). ALPN http/1.1 (or none)\n"
+      "                   goes to the HTTP listener, ALPN weft to the binary protocol\n"
+      "  --tls-ca FILE    CA that verifies client certificates (mutual TLS)\n"
+      "  --tls-require-client-cert  refuse clients without a certificate from --tls-ca\n");
 }
 
 // Binary-protocol topics bridged to SSE: a PUBLISH is recorded in the topic's replay ring
@@ -117,12 +133,21 @@ int main(int argc, char** argv) {
   std::uint32_t rpc_port = 7100;
   std::string rpc_unix;
   std::string http_listen;
+  std::string tls_cert;
+  std::string tls_key;
+  std::string tls_ca;
+  bool tls_require_client_cert = false;
+  std::uint32_t tls_port = 8443;
   for (int i = 1; i < argc; ++i) {
     const char* a = argv[i];
     const char* v = i + 1 < argc ? argv[i + 1] : nullptr;
     if (!std::strcmp(a, "--help") || !std::strcmp(a, "-h")) {
       usage(stdout);
       return 0;
+    }
+    if (!std::strcmp(a, "--tls-require-client-cert")) {
+      tls_require_client_cert = true;
+      continue;
     }
     if (v == nullptr) {
       std::fprintf(stderr, "weft-demo: %s needs a value\n", a);
@@ -147,6 +172,14 @@ int main(int argc, char** argv) {
       cfg.cpus = v;
     } else if (!std::strcmp(a, "--backend")) {
       ok = examples::parse_backend(v, cfg.backend);
+    } else if (!std::strcmp(a, "--tls-cert")) {
+      tls_cert = v;
+    } else if (!std::strcmp(a, "--tls-key")) {
+      tls_key = v;
+    } else if (!std::strcmp(a, "--tls-ca")) {
+      tls_ca = v;
+    } else if (!std::strcmp(a, "--tls-port")) {
+      ok = examples::parse_u32(v, tls_port) && tls_port <= 65535;
     } else {
       std::fprintf(stderr, "weft-demo: unknown option %s\n", a);
       usage(stderr);
@@ -157,6 +190,27 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+
+  const bool tls = !tls_cert.empty() || !tls_key.empty();
+  if (tls && (tls_cert.empty() || tls_key.empty())) {
+    std::fprintf(stderr, "weft-demo: --tls-cert and --tls-key go together\n");
+    return 2;
+  }
+  if (tls_require_client_cert && tls_ca.empty()) {
+    std::fprintf(stderr, "weft-demo: --tls-require-client-cert needs --tls-ca\n");
+    return 2;
+  }
+  if (tls) {
+    // Each HTTPS connection holds one outbound connection to the HTTP listener (before the
+    // hub is sized from cfg).
+    cfg.outbound_connections = cfg.max_connections;
+  }
+#ifndef WEFT_DEMO_TLS
+  if (tls) {
+    std::fprintf(stderr, "weft-demo: built without TLS (WEFT_TLS=OFF)\n");
+    return 2;
+  }
+#endif
 
   // Pub/sub: one hub, two formats (binary EVENT frames, SSE), replay rings for SSE.
   pubsub::Hub hub;
@@ -230,6 +284,43 @@ int main(int argc, char** argv) {
     services.push_back(rpc_server.service(ua.value()));
   }
   platform::Runtime rt;
+#ifdef WEFT_DEMO_TLS
+  // HTTPS: the terminator forwards to this Runtime's own HTTP listener (service 0) and, for
+  // ALPN `weft`, to the binary protocol (service 1); a TLS connection takes one outbound slot.
+  std::optional<tls::Context> tls_ctx;
+  tls::TerminatorStats tls_stats;
+  std::size_t tls_service = 0;
+  if (tls) {
+    static constexpr std::string_view kAlpn[] = {"http/1.1", "weft"};
+    tls::Config tc;
+    tc.cert_chain_file = tls_cert.c_str();
+    tc.key_file = tls_key.c_str();
+    tc.ca_file = tls_ca.empty() ? nullptr : tls_ca.c_str();
+    tc.client_auth = tls_ca.empty()            ? tls::ClientAuth::none
+                     : tls_require_client_cert ? tls::ClientAuth::required
+                                               : tls::ClientAuth::optional;
+    tc.alpn = kAlpn;
+    auto ctx = tls::Context::create(tc);
+    if (!ctx) {
+      std::fprintf(stderr, "weft-demo: TLS: %s (check --tls-cert/--tls-key/--tls-ca)\n",
+                   ctx.error().message().c_str());
+      return 1;
+    }
+    tls_ctx.emplace(std::move(ctx.value()));
+    auto tls_addr = platform::Address::parse(host + ":" + std::to_string(tls_port));
+    if (!tls_addr || http_addr.value().is_unix()) {
+      std::fprintf(stderr, "weft-demo: HTTPS needs a TCP --host and HTTP listener\n");
+      return 2;
+    }
+    const tls::Route routes[] = {{"", {}, &rt, 0}, {"weft", {}, &rt, 1}};
+    tls::TerminatorOptions to;
+    to.routes = routes;
+    to.stats = &tls_stats;
+    to.name = "https";
+    tls_service = services.size();
+    services.push_back(tls::make_terminator(tls_addr.value(), *tls_ctx, {}, to));
+  }
+#endif
   if (Result<void> r = rt.start(cfg, std::move(services)); !r) {
     std::fprintf(stderr, "weft-demo: %s\n", r.error().message().c_str());
     return 1;
@@ -264,6 +355,20 @@ int main(int argc, char** argv) {
     std::printf("weft-demo: rpc         unix:%s  (weft-cli --unix %s ...)\n", rpc_unix.c_str(),
                 rpc_unix.c_str());
   }
+#ifdef WEFT_DEMO_TLS
+  if (tls) {
+    char where[128];
+    rt.local_address(tls_service).format(where, sizeof where);
+    std::printf(
+        "weft-demo: https       https://%s/  (TLS %s%s; try: curl --cacert %s "
+        "https://%s/plaintext)\n",
+        where, tls::backend() == tls::Backend::openssl ? "OpenSSL" : "mbedTLS",
+        tls_require_client_cert ? ", client certificate required"
+        : tls_ca.empty()        ? ""
+                                : ", client certificate optional",
+        tls_cert.c_str(), where);
+  }
+#endif
   std::printf("weft-demo: backend     %s%s%s\n", uring ? "io_uring" : "epoll",
               dopt.backend_reason.empty() ? "" : " — ", dopt.backend_reason.c_str());
   std::printf("weft-demo: workers     %u%s%s\n", cfg.workers,

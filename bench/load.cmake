@@ -39,6 +39,15 @@ target_link_libraries(weft-http-bench-server PRIVATE weft::http_server weft::msg
 set_target_properties(weft-http-bench-server PROPERTIES
                       RUNTIME_OUTPUT_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR})
 
+# weft-tls-terminator: weft::tls_proxy's terminator as its own process, in front of
+# weft-http-bench-server (bench/run_https_compare.sh). Only when TLS is built.
+if(TARGET weft_tls_proxy)
+  add_executable(weft-tls-terminator ${CMAKE_CURRENT_LIST_DIR}/tls_terminator.cc)
+  target_link_libraries(weft-tls-terminator PRIVATE weft::tls_proxy weft_internal_options)
+  set_target_properties(weft-tls-terminator PROPERTIES
+                        RUNTIME_OUTPUT_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR})
+endif()
+
 # weft-mux-bench: weft::mux channels on loopback (bench/run_mux_compare.sh): one channel's
 # bulk rate beside raw u32-framed TCP, fairness under K bulk channels, open/close cost.
 add_executable(weft-mux-bench ${CMAKE_CURRENT_LIST_DIR}/mux_bench.cc)

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# HTTPS keep-alive GET /plaintext: weft-tls-terminator (weft::tls_proxy) in front of
-# weft-http-bench-server, against nginx terminating TLS itself and answering `return 200`,
-# same certificate (EC P-256, scripts/make-self-signed.sh), same protocol and cipher
-# (TLS 1.2, ECDHE-ECDSA-AES128-GCM-SHA256: what weft's default mbedTLS backend picks; the
-# script checks both with openssl s_client). Load: wrk (one thread, -c connections).
+# HTTPS keep-alive GET /plaintext: weft-tls-terminator-<backend> (weft::tls_proxy on mbedTLS
+# and on OpenSSL) in front of weft-http-bench-server, against nginx terminating TLS itself and
+# answering `return 200`, same certificate (EC P-256, scripts/make-self-signed.sh), TLS 1.2.
+# Cipher: nginx is limited to ECDHE-ECDSA-AES128-GCM-SHA256; weft's backends pick it too (its
+# suite list puts AES128-GCM first); the script checks every port with openssl s_client and
+# curl (OpenSSL's defaults, as wrk) and stops if any negotiated something else.
+# Load: wrk (one thread, -c connections).
 # Measured per run: requests/s (wrk) and the server side's CPU per request = the sum of
 # utime+stime (/proc/PID/stat) of the server processes (weft: terminator + backend; nginx:
 # its one process, master_process off) over the run / the requests. Reps are interleaved
@@ -11,7 +13,7 @@
 # every wait is capped. Binds 127.0.0.1 only.
 #
 # Usage: bench/run_https_compare.sh [--build DIR] [--reps N] [--duration S] [--conns N]
-#                                   [--backend uring|epoll]
+#                                   [--backend uring|epoll] [--tls mbedtls|openssl|both]
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=$ROOT/build/release
@@ -19,6 +21,7 @@ REPS=5
 DUR=5
 CONNS=32
 BACKEND=uring
+TLS_BACKENDS="mbedtls openssl"
 while [[ $# -gt 0 ]]; do
   case $1 in
     --build) BUILD=$(cd "$2" && pwd); shift 2 ;;
@@ -26,13 +29,15 @@ while [[ $# -gt 0 ]]; do
     --duration) DUR=$2; shift 2 ;;
     --conns) CONNS=$2; shift 2 ;;
     --backend) BACKEND=$2; shift 2 ;;
+    --tls) [[ $2 == both ]] && TLS_BACKENDS="mbedtls openssl" || TLS_BACKENDS=$2; shift 2 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
 SRV=$BUILD/bench/weft-http-bench-server
-TERM_BIN=$BUILD/bench/weft-tls-terminator
-for b in "$SRV" "$TERM_BIN"; do
+bins=("$SRV")
+for t in $TLS_BACKENDS; do bins+=("$BUILD/bench/weft-tls-terminator-$t"); done
+for b in "${bins[@]}"; do
   [[ -x $b ]] || { echo "missing $b: cmake --build $BUILD --target $(basename "$b")" >&2; exit 2; }
 done
 for t in wrk nginx openssl; do
@@ -51,8 +56,10 @@ trap cleanup EXIT
 "$ROOT/scripts/make-self-signed.sh" "$tmp/pair" >/dev/null
 CIPHER=ECDHE-ECDSA-AES128-GCM-SHA256
 P_HTTP=${PORT_BASE:-29800}
-P_WEFT=$((P_HTTP + 1))
-P_NGINX=$((P_HTTP + 2))
+P_NGINX=$((P_HTTP + 1))
+declare -A P_WEFT PID_TERM
+port=$((P_HTTP + 2))
+for t in $TLS_BACKENDS; do P_WEFT[$t]=$port; port=$((port + 1)); done
 
 mkdir -p "$tmp/nginx/logs"
 cat >"$tmp/nginx/nginx.conf" <<CONF
@@ -92,19 +99,26 @@ wait_port() {
 
 "$SRV" --port "$P_HTTP" --workers 1 --backend "$BACKEND" >"$tmp/srv.log" 2>&1 &
 pid_srv=$!; pids+=("$pid_srv")
-"$TERM_BIN" --listen "127.0.0.1:$P_WEFT" --upstream "127.0.0.1:$P_HTTP" --cert "$tmp/pair/cert.pem" \
-  --key "$tmp/pair/key.pem" --workers 1 --backend "$BACKEND" --max-version 1.2 >"$tmp/term.log" 2>&1 &
-pid_term=$!; pids+=("$pid_term")
+for t in $TLS_BACKENDS; do
+  "$BUILD/bench/weft-tls-terminator-$t" --listen "127.0.0.1:${P_WEFT[$t]}" \
+    --upstream "127.0.0.1:$P_HTTP" --cert "$tmp/pair/cert.pem" --key "$tmp/pair/key.pem" \
+    --workers 1 --backend "$BACKEND" --max-version 1.2 >"$tmp/term-$t.log" 2>&1 &
+  PID_TERM[$t]=$!; pids+=("${PID_TERM[$t]}")
+done
 "$NGINX" -p "$tmp/nginx" -c "$tmp/nginx/nginx.conf" >"$tmp/nginx.log" 2>&1 &
 pid_nginx=$!; pids+=("$pid_nginx")
-wait_port "$P_HTTP"; wait_port "$P_WEFT"; wait_port "$P_NGINX"
+wait_port "$P_HTTP"; wait_port "$P_NGINX"
+for t in $TLS_BACKENDS; do wait_port "${P_WEFT[$t]}"; done
 
-for p in "$P_WEFT" "$P_NGINX"; do
+for p in "${P_WEFT[@]}" "$P_NGINX"; do
   got=$(timeout 10 openssl s_client -connect "127.0.0.1:$p" -CAfile "$tmp/pair/cert.pem" \
         </dev/null 2>/dev/null | sed -n 's/^ *Cipher *: *//p' | head -1)
   body=$(curl -sS --max-time 5 --cacert "$tmp/pair/cert.pem" "https://127.0.0.1:$p/plaintext")
-  echo "port $p: cipher $got, body '$body'"
-  [[ $got == "$CIPHER" && $body == "Hello, World!" ]] || { echo "setup check failed" >&2; exit 1; }
+  wgot=$(timeout 10 curl -sS -v --max-time 5 --cacert "$tmp/pair/cert.pem" \
+        "https://127.0.0.1:$p/plaintext" 2>&1 >/dev/null | sed -n 's/.*SSL connection using \(.*\)/\1/p')
+  echo "port $p: s_client cipher $got; curl (OpenSSL defaults, as wrk): $wgot; body '$body'"
+  [[ $body == "Hello, World!" && $got == "$CIPHER" && $wgot == *"$CIPHER" ]] ||
+    { echo "setup check failed" >&2; exit 1; }
 done
 
 ticks() {  # utime+stime of the given pids, in clock ticks
@@ -135,17 +149,21 @@ run() {  # name port pids...
 echo "rep name req/s cpu_us_per_req first_process_us_per_req"
 : >"$tmp/results"
 for rep in $(seq "$REPS"); do
-  run weft "$P_WEFT" "$pid_term" "$pid_srv" | tee -a "$tmp/results" | sed "s/^/$rep /"
+  for t in $TLS_BACKENDS; do
+    run "weft-$t" "${P_WEFT[$t]}" "${PID_TERM[$t]}" "$pid_srv" | tee -a "$tmp/results" | sed "s/^/$rep /"
+  done
   run nginx "$P_NGINX" "$pid_nginx" | tee -a "$tmp/results" | sed "s/^/$rep /"
 done
 median() { sort -n | awk '{a[NR]=$1} END { print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2 }'; }
-for n in weft nginx; do
+for n in $(for t in $TLS_BACKENDS; do echo "weft-$t"; done) nginx; do
   rps=$(awk -v n=$n '$1 == n {print $2}' "$tmp/results" | median)
   cpu=$(awk -v n=$n '$1 == n {print $3}' "$tmp/results" | median)
   echo "median $n: $rps req/s, $cpu us CPU per request (server side)"
 done
-t=$(awk '$1 == "weft" {print $4}' "$tmp/results" | median)
-echo "median weft terminator alone: $t us CPU per request (the rest is weft-http-bench-server)"
-w=$(awk '$1 == "weft" {print $3}' "$tmp/results" | median)
 g=$(awk '$1 == "nginx" {print $3}' "$tmp/results" | median)
-awk -v w="$w" -v g="$g" 'BEGIN { printf "weft / nginx CPU per request: %.2fx\n", w / g }'
+for t in $TLS_BACKENDS; do
+  f=$(awk -v n="weft-$t" '$1 == n {print $4}' "$tmp/results" | median)
+  w=$(awk -v n="weft-$t" '$1 == n {print $3}' "$tmp/results" | median)
+  echo "median weft-$t terminator alone: $f us CPU per request (the rest is weft-http-bench-server)"
+  awk -v t="$t" -v w="$w" -v g="$g" 'BEGIN { printf "weft-%s / nginx CPU per request: %.2fx\n", t, w / g }'
+done

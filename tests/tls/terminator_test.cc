@@ -219,6 +219,7 @@ struct StartOptions {
   ClientAuth client_auth = ClientAuth::none;
   std::uint32_t handshake_timeout_ms = 10000;
   bool upstream_down = false;
+  std::uint32_t max_connections = 0;
 };
 
 class TerminatorTest : public ::testing::TestWithParam<BackendKind> {
@@ -277,6 +278,7 @@ class TerminatorTest : public ::testing::TestWithParam<BackendKind> {
     to.on_peer = &PeerLog::on_peer;
     to.on_peer_ctx = &peers_;
     to.handshake_timeout_ms = s.handshake_timeout_ms;
+    to.max_connections = s.max_connections;
     platform::Address def = platform::Address::loopback_v4(0);
     if (s.upstream_down) {
       // A port that was just free: nothing listens there.
@@ -439,6 +441,32 @@ TEST_P(TerminatorTest, UpstreamDownEndsWithCloseNotify) {
   EXPECT_TRUE(cl.wait_close_notify());
   EXPECT_TRUE(weft::test::eventually([&] { return stats_.upstream_failures.load() == 1; }));
   EXPECT_EQ(curl("").find("hello"), std::string::npos);
+}
+
+TEST_P(TerminatorTest, ConnectionsBeyondThePoolAreRefusedAndTheSlotComesBack) {
+  start({.max_connections = 2});
+  ClientOptions co;
+  co.alpn = {"weft"};
+  const Context cctx = client_context(co);
+  auto a = std::make_unique<TlsClient>(cctx, port_);
+  TlsClient b(cctx, port_);
+  ASSERT_TRUE(a->handshake());
+  ASSERT_TRUE(b.handshake());
+  const int third = connect_to(platform::Address::loopback_v4(port_));
+  ASSERT_GE(third, 0);
+  EXPECT_LE(wait_closed(third, 10000), 0);  // refused: closed at once
+  ::close(third);
+  EXPECT_TRUE(weft::test::eventually([&] { return stats_.refused.load() == 1; }));
+  ASSERT_TRUE(b.exchange("still here\n", 11));
+  EXPECT_EQ(b.got, "still here\n");
+  // Closing one gives its pair back (after both halves closed): a new client is served.
+  a.reset();
+  bool served = false;
+  for (int i = 0; i < 50 && !served; ++i) {  // the pair returns at the end of an iteration
+    TlsClient d(cctx, port_);
+    served = d.handshake(2000) && d.exchange("again\n", 6, 2000);
+  }
+  EXPECT_TRUE(served);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, TerminatorTest,

@@ -154,9 +154,9 @@ class Worker final : public HandlerFactory {
   Worker(Loop& loop, std::shared_ptr<const Shared> shared)
       : loop_(loop), shared_(std::move(shared)) {
     const platform::Config& cfg = loop.config();
-    std::uint32_t n =
+    const std::uint32_t asked =
         shared_->opt.max_connections != 0 ? shared_->opt.max_connections : cfg.max_connections;
-    n = std::min(n, cfg.outbound_connections);
+    const std::uint32_t n = std::min(asked, cfg.outbound_connections);
     pairs_.reserve(n);
     for (std::uint32_t i = 0; i < n; ++i) {
       pairs_.push_back(std::make_unique<Pair>(*this));
@@ -171,7 +171,7 @@ class Worker final : public HandlerFactory {
       addrs_[0].format(where, sizeof where);
       log(LogLevel::info, "%s: terminator: %u connections per worker, upstream %s%s",
           shared_->opt.name, n, where,
-          n < cfg.max_connections ? " (capped by Config::outbound_connections)" : "");
+          n < asked ? " (capped by Config::outbound_connections)" : "");
     }
   }
 

@@ -46,6 +46,8 @@ foreach(_backend openssl mbedtls)
     add_executable(weft-tls-terminator-${_backend} ${CMAKE_CURRENT_LIST_DIR}/tls_terminator.cc)
     target_link_libraries(weft-tls-terminator-${_backend} PRIVATE weft::tls_proxy_${_backend}
                           weft_internal_options)
+    target_include_directories(weft-tls-terminator-${_backend} PRIVATE
+                               ${PROJECT_SOURCE_DIR}/examples/common)
     set_target_properties(weft-tls-terminator-${_backend} PROPERTIES
                           RUNTIME_OUTPUT_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR})
   endif()

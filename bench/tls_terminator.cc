@@ -12,28 +12,18 @@
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include <weft/base/log.h>
 #include <weft/platform/runtime.h>
 #include <weft/tls/terminator.h>
 
-namespace {
-
-using namespace weft;
-
-bool parse_u32(const char* s, std::uint32_t& out) {
-  char* end = nullptr;
-  const unsigned long v = std::strtoul(s, &end, 10);
-  if (end == s || *end != '\0' || v > 0xffffffffUL) {
-    return false;
-  }
-  out = static_cast<std::uint32_t>(v);
-  return true;
-}
-
-}  // namespace
+#include "example_args.h"
 
 int main(int argc, char** argv) {
+  using namespace weft;
+  using examples::parse_backend;
+  using examples::parse_u32;
   platform::block_termination_signals();
   std::string listen = "127.0.0.1:8443";
   std::string upstream = "127.0.0.1:8080";
@@ -64,9 +54,7 @@ int main(int argc, char** argv) {
       ok = parse_u32(v, cfg.max_connections);
       cfg.outbound_connections = cfg.max_connections;
     } else if (!std::strcmp(a, "--backend")) {
-      cfg.backend = !std::strcmp(v, "uring")   ? platform::BackendKind::uring
-                    : !std::strcmp(v, "epoll") ? platform::BackendKind::epoll
-                                               : platform::BackendKind::automatic;
+      ok = parse_backend(v, cfg.backend);
     } else if (!std::strcmp(a, "--max-version")) {
       max_version = !std::strcmp(v, "1.2") ? tls::Version::tls12 : tls::Version::tls13;
     } else {

@@ -297,6 +297,13 @@ class TerminatorTest : public ::testing::TestWithParam<BackendKind> {
     port_ = rt_->local_address(2).port();
   }
 
+  // A client Context offering ALPN `weft` (routed to the echo service).
+  static Context weft_client() {
+    ClientOptions co;
+    co.alpn = {"weft"};
+    return client_context(co);
+  }
+
   std::string curl(const std::string& extra) {
     const Certs& c = Certs::get();
     return run("curl -sS --max-time 10 --cacert " + c.file("ca.pem") + " " + extra +
@@ -333,9 +340,7 @@ TEST_P(TerminatorTest, SClientAlpnHttpAndEngineAlpnWeftPickTheirUpstreams) {
   EXPECT_NE(out.find("hello over tls"), std::string::npos) << out;
   EXPECT_EQ(out.find("[exit"), std::string::npos) << out;  // closed by close_notify + FIN
 
-  ClientOptions co;
-  co.alpn = {"weft"};
-  const Context cctx = client_context(co);
+  const Context cctx = weft_client();
   TlsClient cl(cctx, port_);
   ASSERT_TRUE(cl.connected());
   ASSERT_TRUE(cl.handshake());
@@ -368,9 +373,7 @@ TEST_P(TerminatorTest, MutualTlsAcceptedAndRefused) {
 
 TEST_P(TerminatorTest, GarbageInsteadOfClientHelloClosesOnlyThatConnection) {
   start();
-  ClientOptions co;
-  co.alpn = {"weft"};
-  const Context cctx = client_context(co);
+  const Context cctx = weft_client();
   TlsClient good(cctx, port_);
   ASSERT_TRUE(good.handshake());
   ASSERT_TRUE(good.exchange("before\n", 7));
@@ -411,9 +414,7 @@ TEST_P(TerminatorTest, StalledHandshakeIsClosedAtTheTimeout) {
 
 TEST_P(TerminatorTest, SeveralMebibytesBothWaysIntactAndQueuesBounded) {
   start();
-  ClientOptions co;
-  co.alpn = {"weft"};
-  const Context cctx = client_context(co);
+  const Context cctx = weft_client();
   TlsClient cl(cctx, port_);
   ASSERT_TRUE(cl.handshake());
   std::string body(6 * 1024 * 1024 + 123, '\0');
@@ -445,9 +446,7 @@ TEST_P(TerminatorTest, UpstreamDownEndsWithCloseNotify) {
 
 TEST_P(TerminatorTest, ConnectionsBeyondThePoolAreRefusedAndTheSlotComesBack) {
   start({.max_connections = 2});
-  ClientOptions co;
-  co.alpn = {"weft"};
-  const Context cctx = client_context(co);
+  const Context cctx = weft_client();
   auto a = std::make_unique<TlsClient>(cctx, port_);
   TlsClient b(cctx, port_);
   ASSERT_TRUE(a->handshake());

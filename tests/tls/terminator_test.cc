@@ -220,6 +220,7 @@ struct StartOptions {
   std::uint32_t handshake_timeout_ms = 10000;
   bool upstream_down = false;
   std::uint32_t max_connections = 0;
+  bool unix_default = false;  // the default route: the echo service on a Unix socket
 };
 
 class TerminatorTest : public ::testing::TestWithParam<BackendKind> {
@@ -266,7 +267,14 @@ class TerminatorTest : public ::testing::TestWithParam<BackendKind> {
     echo.make_factory = [](platform::Loop&) {
       return std::unique_ptr<platform::HandlerFactory>(new platform::HandlerPool<Echo>(16));
     };
+    platform::Service unix_echo;
+    unix_echo.address =
+        platform::Address::parse("unix:@weft-tls-term-" + std::to_string(::getpid()) + "-" +
+                                 std::to_string(++unix_seq_))
+            .value();
+    unix_echo.make_factory = echo.make_factory;
     services.push_back(std::move(echo));
+    services.push_back(std::move(unix_echo));
     routes_[0].alpn = "http/1.1";
     routes_[0].runtime = rt_.get();
     routes_[0].service = 0;
@@ -291,10 +299,13 @@ class TerminatorTest : public ::testing::TestWithParam<BackendKind> {
     } else {
       to.routes = routes_;
       routes_[0].alpn = "";  // HTTP is also the default (no ALPN offered)
+      if (s.unix_default) {
+        routes_[0].service = 2;
+      }
     }
     services.push_back(make_terminator(platform::Address::loopback_v4(0), *server_ctx_, def, to));
     ASSERT_TRUE(rt_->start(cfg_, std::move(services)).ok());
-    port_ = rt_->local_address(2).port();
+    port_ = rt_->local_address(3).port();
   }
 
   // A client Context offering ALPN `weft` (routed to the echo service).
@@ -318,6 +329,7 @@ class TerminatorTest : public ::testing::TestWithParam<BackendKind> {
   TerminatorStats stats_;
   PeerLog peers_;
   std::uint16_t port_ = 0;
+  static inline int unix_seq_ = 0;
 };
 
 TEST_P(TerminatorTest, CurlGetsTheHttpUpstream) {
@@ -466,6 +478,29 @@ TEST_P(TerminatorTest, ConnectionsBeyondThePoolAreRefusedAndTheSlotComesBack) {
     served = d.handshake(2000) && d.exchange("again\n", 6, 2000);
   }
   EXPECT_TRUE(served);
+}
+
+TEST_P(TerminatorTest, ClientCloseNotifyEndsTheUpstreamAndComesBack) {
+  start();
+  const Context cctx = weft_client();
+  TlsClient cl(cctx, port_);
+  ASSERT_TRUE(cl.handshake());
+  ASSERT_TRUE(cl.exchange("bye\n", 4));
+  // close_notify: the terminator closes the upstream (FIN); the echo service closes back,
+  // and that close comes to the client as close_notify, then FIN.
+  cl.engine().close();
+  EXPECT_TRUE(cl.wait_close_notify());
+  EXPECT_EQ(stats_.upstream_failures.load(), 0u);
+}
+
+TEST_P(TerminatorTest, UnixSocketUpstream) {
+  start({.unix_default = true});
+  const Context cctx = client_context();  // no ALPN: the default route
+  TlsClient cl(cctx, port_);
+  ASSERT_TRUE(cl.handshake());
+  std::string body(300 * 1024, 'u');
+  ASSERT_TRUE(cl.exchange(body, body.size()));
+  EXPECT_TRUE(cl.got == body);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, TerminatorTest,

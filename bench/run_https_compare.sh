@@ -10,10 +10,14 @@
 # utime+stime (/proc/PID/stat) of the server processes (weft: terminator + backend; nginx:
 # its one process, master_process off) over the run / the requests. Reps are interleaved
 # (weft, nginx, weft, ...); the medians are printed. Bounded: every wrk run is -d seconds,
-# every wait is capped. Binds 127.0.0.1 only.
+# every wait is capped. Binds 127.0.0.1 only. Then the same for full handshakes: wrk with
+# `Connection: close` (each request a new TCP connection and a full TLS 1.2 handshake; wrk
+# does not resume sessions), reported as handshakes/s and server CPU per handshake.
+# --handshake-reps 0 skips that part.
 #
 # Usage: bench/run_https_compare.sh [--build DIR] [--reps N] [--duration S] [--conns N]
 #                                   [--backend uring|epoll] [--tls mbedtls|openssl|both]
+#                                   [--handshake-reps N]
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=$ROOT/build/release
@@ -21,6 +25,7 @@ REPS=5
 DUR=5
 CONNS=32
 BACKEND=uring
+HS_REPS=3
 TLS_BACKENDS="mbedtls openssl"
 while [[ $# -gt 0 ]]; do
   case $1 in
@@ -29,6 +34,7 @@ while [[ $# -gt 0 ]]; do
     --duration) DUR=$2; shift 2 ;;
     --conns) CONNS=$2; shift 2 ;;
     --backend) BACKEND=$2; shift 2 ;;
+    --handshake-reps) HS_REPS=$2; shift 2 ;;
     --tls) [[ $2 == both ]] && TLS_BACKENDS="mbedtls openssl" || TLS_BACKENDS=$2; shift 2 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
@@ -131,11 +137,13 @@ ticks() {  # utime+stime of the given pids, in clock ticks
 }
 HZ=$(getconf CLK_TCK)
 
+WRK_EXTRA=()
 run() {  # name port pids...
   local name=$1 port=$2; shift 2
   local t0 t1 f0 f1 out reqs rps
   t0=$(ticks "$@"); f0=$(ticks "$1")
-  out=$(timeout $((DUR + 30)) wrk -t1 -c"$CONNS" -d"${DUR}s" "https://127.0.0.1:$port/plaintext")
+  out=$(timeout $((DUR + 30)) wrk -t1 -c"$CONNS" -d"${DUR}s" "${WRK_EXTRA[@]}" \
+        "https://127.0.0.1:$port/plaintext")
   t1=$(ticks "$@"); f1=$(ticks "$1")
   reqs=$(echo "$out" | sed -n 's/^ *\([0-9]*\) requests in.*/\1/p')
   rps=$(echo "$out" | sed -n 's/^Requests\/sec: *\([0-9.]*\)/\1/p')
@@ -166,4 +174,22 @@ for t in $TLS_BACKENDS; do
   w=$(awk -v n="weft-$t" '$1 == n {print $3}' "$tmp/results" | median)
   echo "median weft-$t terminator alone: $f us CPU per request (the rest is weft-http-bench-server)"
   awk -v t="$t" -v w="$w" -v g="$g" 'BEGIN { printf "weft-%s / nginx CPU per request: %.2fx\n", t, w / g }'
+done
+
+[[ $HS_REPS -gt 0 ]] || exit 0
+echo
+echo "full handshakes (Connection: close, wrk -c16): rep name handshakes/s cpu_us_per_handshake first_process_us"
+WRK_EXTRA=(-H "Connection: close")
+CONNS=16
+: >"$tmp/hs"
+for rep in $(seq "$HS_REPS"); do
+  for t in $TLS_BACKENDS; do
+    run "weft-$t" "${P_WEFT[$t]}" "${PID_TERM[$t]}" "$pid_srv" | tee -a "$tmp/hs" | sed "s/^/$rep /"
+  done
+  run nginx "$P_NGINX" "$pid_nginx" | tee -a "$tmp/hs" | sed "s/^/$rep /"
+done
+for n in $(for t in $TLS_BACKENDS; do echo "weft-$t"; done) nginx; do
+  rps=$(awk -v n=$n '$1 == n {print $2}' "$tmp/hs" | median)
+  cpu=$(awk -v n=$n '$1 == n {print $3}' "$tmp/hs" | median)
+  echo "median $n: $rps handshakes/s, $cpu us CPU per handshake (server side)"
 done

@@ -56,7 +56,7 @@ void usage(std::FILE* out) {
       "  --workers N      event loops, one per core (default 1)\n"
       "  --cpus LIST      pin workers to these cpus, e.g. 0-3 or 2,3\n"
       "  --backend B      auto (io_uring, else epoll), uring or epoll\n"
-      "  --tls-cert FILE  also serve HTTPS (PEM certificate chain; with --tls-key). Make a\n"
+      "  --tls-cert FILE  also serve HTTPS (PEM chain; with --tls-key; needs a TLS build). Make a\n"
       "                   self-signed pair with scripts/make-self-signed.sh DIR, then\n"
       "                   curl --cacert DIR/cert.pem https://127.0.0.1:8443/plaintext\n"
       "  --tls-key FILE   the certificate's private key (PEM)\n"

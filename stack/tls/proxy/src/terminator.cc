@@ -105,7 +105,10 @@ class UpstreamSide final : public Handler {
 // this is not a platform::HandlerPool: that pool recycles one Handler per connection.
 class Pair {
  public:
-  explicit Pair(Worker& w) noexcept : w_(w), client_(*this), upstream_(*this) {}
+  explicit Pair(Worker& w) noexcept : w_(w), client_(*this), upstream_(*this) {
+    retry_.fn = &Pair::on_retry;
+    retry_.ctx = this;
+  }
 
   Worker& w_;
   ClientSide client_;
@@ -129,7 +132,13 @@ class Pair {
   OutBuf cipher_out_;
   OutBuf plain_out_;
   Pair* next_free_ = nullptr;
+  // The pool had no buffer for output: nothing else may wake this pair (no send failed, so
+  // no on_writable comes), so a timer retries.
+  platform::TimerNode retry_;
+  static constexpr std::uint64_t kRetryMs = 5;
 
+  static void on_retry(platform::TimerNode* node) noexcept;
+  void want_buffer() noexcept;
   void reset() noexcept;
   [[nodiscard]] Conn* client() noexcept;
   [[nodiscard]] Conn* upstream() noexcept;
@@ -236,7 +245,26 @@ void UpstreamFactory::destroy(Handler* h) noexcept {
   p.maybe_release();
 }
 
+void Pair::want_buffer() noexcept {
+  if (!retry_.scheduled()) {
+    w_.loop().timers().schedule(retry_, w_.loop().now_ms() + kRetryMs);
+  }
+}
+
+void Pair::on_retry(platform::TimerNode* node) noexcept {
+  Pair& p = *static_cast<Pair*>(node->ctx);
+  if (Conn* c = p.client(); c != nullptr && p.engine_) {
+    p.pump_client(*c);
+    if (p.client() != nullptr) {
+      p.pump_upstream();
+    }
+  }
+}
+
 void Pair::reset() noexcept {
+  if (retry_.scheduled()) {
+    w_.loop().timers().cancel(retry_);
+  }
   engine_.reset();
   client_id_ = {};
   upstream_id_ = {};
@@ -259,6 +287,9 @@ Conn* Pair::upstream() noexcept {
 
 void Pair::maybe_release() noexcept {
   if (!client_live_ && !upstream_live_) {
+    if (retry_.scheduled()) {
+      w_.loop().timers().cancel(retry_);
+    }
     engine_.reset();  // frees the backend's state now, not at the next accept
     client_in_.clear();
     upstream_in_.clear();
@@ -287,7 +318,8 @@ bool Pair::flush_cipher(Conn& c) noexcept {
     if (!cipher_out_.ref.valid() || cipher_out_.used == size) {
       const platform::BufId id = pool.acquire();
       if (id == platform::kNoBuf) {
-        return true;  // no_buffers is back-pressure: retried at the next event of either side
+        want_buffer();  // no_buffers is back-pressure: retried shortly
+        return true;
       }
       cipher_out_.ref = BufRef(&pool, id);
       cipher_out_.used = 0;
@@ -413,7 +445,8 @@ void Pair::pump_client(Conn& c) noexcept {
       if (!plain_out_.ref.valid() || plain_out_.used == size) {
         const platform::BufId id = pool.acquire();
         if (id == platform::kNoBuf) {
-          break;  // retried at the next event
+          want_buffer();
+          break;
         }
         plain_out_.ref = BufRef(&pool, id);
         plain_out_.used = 0;
@@ -585,6 +618,10 @@ void ClientSide::on_drain(Conn& c) noexcept {
 
 void ClientSide::on_close(Conn& /*c*/, std::error_code reason) noexcept {
   Pair& p = pair_;
+  if (reason) {
+    log(LogLevel::debug, "%s: client connection closed: %s", p.w_.shared().opt.name,
+        reason.message().c_str());
+  }
   p.client_in_.clear();
   p.client_gone_ = true;
   if (Conn* up = p.upstream()) {
@@ -643,6 +680,10 @@ void UpstreamSide::on_drain(Conn& c) noexcept {
 
 void UpstreamSide::on_close(Conn& /*c*/, std::error_code reason) noexcept {
   Pair& p = pair_;
+  if (reason) {
+    log(LogLevel::debug, "%s: upstream connection closed: %s", p.w_.shared().opt.name,
+        reason.message().c_str());
+  }
   if (!p.upstream_open_ || (reason && reason != platform::platform_errc::closed)) {
     if (!p.upstream_open_) {
       bump(p.w_.stats() ? &p.w_.stats()->upstream_failures : nullptr);

@@ -145,7 +145,7 @@ class Pair {
   void pump_client(Conn& c) noexcept;
   void pump_upstream() noexcept;
   void start_upstream(Conn& c) noexcept;
-  bool flush_cipher(Conn& c) noexcept;
+  bool flush_cipher(Conn& c, bool last = false) noexcept;
   void end_client() noexcept;
   void fail(Conn& c) noexcept;
   void note_queue(const Conn& c) noexcept;
@@ -309,12 +309,13 @@ void Pair::note_queue(const Conn& c) noexcept {
 }
 
 // Moves the Engine's pending ciphertext (handshake, records, alerts) to the client while its
-// queue is below the high watermark. False when the client connection broke.
-bool Pair::flush_cipher(Conn& c) noexcept {
+// queue is below the high watermark (last: all of it, before a close: the alert or
+// close_notify must not stay behind). False when the client connection broke.
+bool Pair::flush_cipher(Conn& c, bool last) noexcept {
   platform::BufferPool& pool = c.loop().pool();
   const std::uint32_t size = pool.buffer_size();
   const std::uint32_t high = c.loop().config().high_watermark;
-  while (engine_->pending() != 0 && c.queued_bytes() < high) {
+  while (engine_->pending() != 0 && (last || c.queued_bytes() < high)) {
     if (!cipher_out_.ref.valid() || cipher_out_.used == size) {
       const platform::BufId id = pool.acquire();
       if (id == platform::kNoBuf) {
@@ -348,7 +349,7 @@ void Pair::fail(Conn& c) noexcept {
   }
   log(LogLevel::debug, "%s: connection failed: %s", w_.shared().opt.name, e.message().c_str());
   client_in_.clear();
-  (void)flush_cipher(c);
+  (void)flush_cipher(c, true);
   c.close();
   if (Conn* u = upstream()) {
     u->close();
@@ -368,7 +369,7 @@ void Pair::end_client() noexcept {
   ending_ = true;
   engine_->close();
   client_in_.clear();
-  (void)flush_cipher(*c);
+  (void)flush_cipher(*c, true);
   c->close();
 }
 

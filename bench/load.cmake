@@ -73,3 +73,9 @@ if(WEFT_NGHTTP2_FOUND AND NOT CMAKE_CROSSCOMPILING)
   set_target_properties(weft-mux-nghttp2 PROPERTIES
                         RUNTIME_OUTPUT_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR})
 endif()
+
+# weft-mqtt-bench: the loop MQTT Client through a broker and back (bench/run_mqtt_bench.sh
+# starts mosquitto on loopback): QoS 0 and QoS 1 messages per second.
+add_executable(weft-mqtt-bench ${CMAKE_CURRENT_LIST_DIR}/mqtt_bench.cc)
+target_link_libraries(weft-mqtt-bench PRIVATE weft::mqtt_client weft_internal_options)
+set_target_properties(weft-mqtt-bench PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR})

@@ -20,7 +20,7 @@ set(WEFT_INSTALL_CMAKEDIR "${CMAKE_INSTALL_LIBDIR}/cmake/weft" CACHE STRING
 # Layers in link order (dependents first), so weft.pc's -l flags resolve for static linking.
 # Layers that do not exist yet are skipped; a new layer only needs adding here. base is
 # header-only (INTERFACE): exported and its headers installed, but no -l flag.
-set(_weft_layers client mux_conn msg_pb msg_server http_server pubsub http mqtt mux msg frame platform base)
+set(_weft_layers client mux_conn msg_pb msg_server http_server mqtt_client pubsub http mqtt mux msg frame platform base)
 set(_weft_export_targets "")
 set(_weft_pc_libs "")
 foreach(_layer IN LISTS _weft_layers)

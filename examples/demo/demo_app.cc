@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include <weft/base/alloc_counter.h>
+#include <weft/base/log.h>
 #include <weft/http/query.h>
 
 #include "example_args.h"
@@ -145,6 +146,9 @@ struct DemoRoutes {
       return;
     }
     auto r = a.streams_.publish(ex.loop(), topic, {}, ex.body());
+    if (r && a.opt_.mqtt != nullptr) {
+      a.opt_.mqtt->forward(ex.loop(), topic, std::as_bytes(std::span(ex.body())));
+    }
     if (!r) {
       const bool big =
           r.error() == std::errc::message_size ||
@@ -517,6 +521,20 @@ std::size_t DemoApp::prometheus(std::span<char> out) const noexcept {
     metric("weft_pool_shared_buffers_in_use", "gauge", "Shared (fan-out) buffers in use.",
            sb->count() - sb->free_count());
   }
+  if (opt_.mqtt != nullptr) {
+    const DemoMqtt::Metrics m = opt_.mqtt->metrics();
+    metric("weft_mqtt_connected", "gauge", "1 while the MQTT broker connection is up.",
+           m.connected);
+    metric("weft_mqtt_connects_total", "counter", "MQTT connections accepted (CONNACK).",
+           m.connects);
+    metric("weft_mqtt_queued", "gauge", "Messages in the MQTT outbound queue.", m.queued);
+    metric("weft_mqtt_bridge_out_total", "counter", "Local messages sent to the broker.", m.out);
+    metric("weft_mqtt_bridge_out_dropped_total", "counter",
+           "Local messages the bridge could not queue.", m.out_dropped);
+    metric("weft_mqtt_bridge_in_total", "counter", "Broker messages delivered locally.", m.in);
+    metric("weft_mqtt_bridge_echo_suppressed_total", "counter",
+           "Broker messages not sent back out (loop prevention).", m.echo_suppressed);
+  }
   metric("weft_allocations_total", "counter", "Heap allocations since start-up (0 if not counted).",
          alloc::count());
   const std::uint64_t warm = warm_allocs_.load(std::memory_order_relaxed);
@@ -524,6 +542,149 @@ std::size_t DemoApp::prometheus(std::span<char> out) const noexcept {
          "Heap allocations after the warm-up (steady state).",
          warm == ~0ull ? 0 : alloc::count() - warm);
   return text.size();
+}
+
+// ---- --mqtt ---------------------------------------------------------------------------
+
+struct DemoMqtt::Slot {
+  bool used = false;
+  std::size_t topic_len = 0;
+  std::size_t len = 0;
+  char topic[kMaxTopic];
+  std::byte payload[kMaxPayload];
+};
+
+DemoMqtt::DemoMqtt(platform::Address broker, std::string device_id, mqtt::BridgeConfig rules,
+                   http::sse::Streams& streams)
+    : broker_(broker),
+      device_(std::move(device_id)),
+      client_id_("weft-demo-" + device_),
+      rules_(std::move(rules)),
+      streams_(streams),
+      slots_(new Slot[kSlots]) {}
+
+DemoMqtt::~DemoMqtt() = default;
+
+bool DemoMqtt::start(platform::Runtime& rt) {
+  return rt.worker(0).inject(platform::Post{&DemoMqtt::on_start, this, 0, 0}).ok();
+}
+
+void DemoMqtt::shutdown() noexcept {
+  if (loop_ != nullptr) {
+    loop_->timers().cancel(tick_);
+  }
+  bridge_.reset();
+  client_.reset();
+}
+
+void DemoMqtt::on_start(platform::Loop& l, const platform::Post& p) noexcept {
+  auto& self = *static_cast<DemoMqtt*>(p.ptr);
+  self.loop_ = &l;
+  mqtt::ClientConfig cc;
+  cc.session.version = mqtt::Version::v5;
+  cc.session.client_id = self.client_id_;
+  cc.session.clean_start = false;  // QoS 1 survives a broker restart (persistent session)
+  cc.session.session_expiry_s = 3600;
+  cc.session.keep_alive_s = 30;
+  cc.session.queue_slots = 64;
+  cc.session.max_message_bytes = kMaxTopic + kMaxPayload;
+  cc.session.max_packet_size = 64 * 1024;
+  mqtt::apply(self.rules_, cc.session);
+  self.client_ = std::make_unique<mqtt::Client>(l, cc);
+  self.bridge_ = std::make_unique<mqtt::Bridge>(*self.client_, self.rules_, self.device_);
+  self.bridge_->on_local(&DemoMqtt::on_local, &self);
+  self.client_->on_state(&DemoMqtt::on_state, &self);
+  if (Result<void> r = self.bridge_->start(); !r) {
+    log(LogLevel::error, "weft-demo: mqtt bridge: %s", r.error().message().c_str());
+    return;
+  }
+  if (Result<void> r = self.client_->start(self.broker_); !r) {
+    log(LogLevel::error, "weft-demo: mqtt client: %s", r.error().message().c_str());
+  }
+  self.tick_.fn = &DemoMqtt::on_tick;
+  self.tick_.ctx = &self;
+  l.timers().schedule(self.tick_, l.now_ms() + 1000);
+}
+
+void DemoMqtt::on_tick(platform::TimerNode* n) noexcept {
+  auto& self = *static_cast<DemoMqtt*>(n->ctx);
+  const mqtt::BridgeStats& b = self.bridge_->stats();
+  const std::uint64_t v[7] = {self.client_->state() == mqtt::ClientState::connected ? 1u : 0u,
+                              self.client_->stats().connected,
+                              self.client_->session().queued(),
+                              b.out,
+                              b.out_dropped + self.dropped_.load(std::memory_order_relaxed),
+                              b.in,
+                              b.echo_suppressed};
+  for (std::size_t i = 0; i < 7; ++i) {
+    self.m_[i].store(v[i], std::memory_order_relaxed);
+  }
+  self.loop_->timers().schedule(self.tick_, self.loop_->now_ms() + 1000);
+}
+
+DemoMqtt::Metrics DemoMqtt::metrics() const noexcept {
+  const auto at = [this](std::size_t i) { return m_[i].load(std::memory_order_relaxed); };
+  return Metrics{at(0), at(1), at(2), at(3), at(4), at(5), at(6)};
+}
+
+void DemoMqtt::on_state(void*, mqtt::ClientState s, std::error_code why) noexcept {
+  log(LogLevel::info, "weft-demo: mqtt %s%s%s", mqtt::to_string(s), why ? ": " : "",
+      why ? why.message().c_str() : "");
+}
+
+void DemoMqtt::on_local(void* ctx, std::string_view topic,
+                        std::span<const std::byte> payload) noexcept {
+  auto& self = *static_cast<DemoMqtt*>(ctx);
+  auto r = self.streams_.publish(*self.loop_, topic, {},
+                                 {reinterpret_cast<const char*>(payload.data()), payload.size()});
+  if (!r) {
+    log(LogLevel::warn, "weft-demo: mqtt -> %.*s: %s", static_cast<int>(topic.size()), topic.data(),
+        r.error().message().c_str());
+  }
+}
+
+void DemoMqtt::forward(platform::Loop& here, std::string_view topic,
+                       std::span<const std::byte> payload) noexcept {
+  if (here.index() == 0) {
+    if (bridge_ != nullptr) {
+      (void)bridge_->local(topic, payload);  // refusals are counted in the bridge's stats
+    }
+    return;
+  }
+  if (topic.size() > kMaxTopic || payload.size() > kMaxPayload) {
+    dropped_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  std::size_t i = 0;
+  {
+    const std::lock_guard<std::mutex> lock(slots_mu_);
+    while (i < kSlots && slots_[i].used) {
+      ++i;
+    }
+    if (i == kSlots) {
+      dropped_.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    slots_[i].used = true;
+  }
+  Slot& s = slots_[i];
+  std::memcpy(s.topic, topic.data(), topic.size());
+  s.topic_len = topic.size();
+  std::memcpy(s.payload, payload.data(), payload.size());
+  s.len = payload.size();
+  if (!here.post(0, platform::Post{&DemoMqtt::on_forward, this, i, 0})) {
+    const std::lock_guard<std::mutex> lock(slots_mu_);
+    s.used = false;
+    dropped_.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+void DemoMqtt::on_forward(platform::Loop& l, const platform::Post& p) noexcept {
+  auto& self = *static_cast<DemoMqtt*>(p.ptr);
+  Slot& s = self.slots_[p.a];
+  self.forward(l, {s.topic, s.topic_len}, {s.payload, s.len});
+  const std::lock_guard<std::mutex> lock(self.slots_mu_);
+  s.used = false;
 }
 
 }  // namespace weft::examples

@@ -29,12 +29,16 @@
 
 #include <weft/http/server.h>
 #include <weft/http/streams.h>
+#include <weft/mqtt/bridge.h>
+#include <weft/mqtt/client.h>
 #include <weft/platform/runtime.h>
 #include <weft/pubsub/hub.h>
 
 #include "demo_assets.h"
 
 namespace weft::examples {
+
+class DemoMqtt;
 
 struct DemoOptions {
   std::uint64_t echo_max = 256 * 1024;
@@ -48,6 +52,68 @@ struct DemoOptions {
   std::span<const Asset> assets;
   std::string backend_reason;  // why the backend in use was chosen (shown on the dashboard)
   std::vector<int> cpus;       // worker i's cpu (shown), empty: not pinned
+  DemoMqtt* mqtt = nullptr;    // --mqtt: POST /publish/{topic} is also offered to the bridge
+};
+
+// --mqtt: the fleet bridge (weft::mqtt Client + Bridge) on worker 0. Local publishes (POST
+// /publish/{topic}, weft-cli publish) go out by the bridge's `out` rules; broker messages
+// matching its `in` rules are published on the mapped local topic through the Streams (so an
+// SSE client of /events/cmd%2Fdemo sees fleet/<id>/cmd/demo). Publishes on other workers reach
+// worker 0 through a Post carrying one of kSlots preallocated copies (none free: dropped and
+// counted). Memory: the Session's queue (64 x 16.5 KiB) and the slots, at start().
+class DemoMqtt {
+ public:
+  static constexpr std::size_t kSlots = 16;
+  static constexpr std::size_t kMaxTopic = 256;
+  static constexpr std::size_t kMaxPayload = 16 * 1024;
+
+  DemoMqtt(platform::Address broker, std::string device_id, mqtt::BridgeConfig rules,
+           http::sse::Streams& streams);
+  ~DemoMqtt();
+  DemoMqtt(const DemoMqtt&) = delete;
+  DemoMqtt& operator=(const DemoMqtt&) = delete;
+
+  // After Runtime::start, any thread: builds the Client and Bridge on worker 0 and connects.
+  [[nodiscard]] bool start(platform::Runtime& rt);
+  // After the runtime's threads ended, before it is destroyed: frees the Client and Bridge.
+  void shutdown() noexcept;
+  // On the worker `here`: a local publish, offered to the bridge (on worker 0).
+  void forward(platform::Loop& here, std::string_view topic,
+               std::span<const std::byte> payload) noexcept;
+  // For /metrics (any thread): refreshed every second on worker 0.
+  struct Metrics {
+    std::uint64_t connected = 0;  // gauge: 1 while the broker connection is up
+    std::uint64_t connects = 0;   // CONNACKs accepted
+    std::uint64_t queued = 0;     // gauge: messages in the Session's queue
+    std::uint64_t out = 0;
+    std::uint64_t out_dropped = 0;  // the bridge's refusals + cross-worker drops
+    std::uint64_t in = 0;
+    std::uint64_t echo_suppressed = 0;
+  };
+  [[nodiscard]] Metrics metrics() const noexcept;
+
+ private:
+  struct Slot;
+  static void on_start(platform::Loop& l, const platform::Post& p) noexcept;
+  static void on_forward(platform::Loop& l, const platform::Post& p) noexcept;
+  static void on_local(void* ctx, std::string_view topic,
+                       std::span<const std::byte> payload) noexcept;
+  static void on_state(void* ctx, mqtt::ClientState s, std::error_code why) noexcept;
+  static void on_tick(platform::TimerNode* n) noexcept;
+
+  platform::Address broker_;
+  std::string device_;
+  std::string client_id_;
+  mqtt::BridgeConfig rules_;
+  http::sse::Streams& streams_;
+  platform::Loop* loop_ = nullptr;  // worker 0
+  std::unique_ptr<mqtt::Client> client_;
+  std::unique_ptr<mqtt::Bridge> bridge_;
+  std::unique_ptr<Slot[]> slots_;
+  std::mutex slots_mu_;
+  std::atomic<std::uint64_t> dropped_{0};  // cross-worker: no slot, or the post failed
+  platform::TimerNode tick_;
+  std::atomic<std::uint64_t> m_[7] = {};  // Metrics' fields, in order (written on worker 0)
 };
 
 class DemoApp {

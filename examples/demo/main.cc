@@ -1,7 +1,7 @@
 // weft-demo: a small appliance showing every part of weft working together.
 //
 //   weft-demo [--port 8080] [--rpc-port 7100] [--host 127.0.0.1] [--workers 1] [--cpus LIST]
-//             [--backend auto|uring|epoll]
+//             [--backend auto|uring|epoll] [--mqtt HOST:PORT [--device-id ID] [--mqtt-rules FILE]]
 //             [--tls-cert FILE --tls-key FILE [--tls-port 8443] [--tls-ca FILE
 //              --tls-require-client-cert]]
 //
@@ -15,6 +15,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <memory>
 #include <optional>
 #include <string>
@@ -63,15 +65,20 @@ void usage(std::FILE* out) {
       "  --tls-port N     HTTPS port (default 8443; 0 picks one). ALPN http/1.1 (or none)\n"
       "                   goes to the HTTP listener, ALPN weft to the binary protocol\n"
       "  --tls-ca FILE    CA that verifies client certificates (mutual TLS)\n"
-      "  --tls-require-client-cert  refuse clients without a certificate from --tls-ca\n");
+      "  --tls-require-client-cert  refuse clients without a certificate from --tls-ca\n"
+      "  --mqtt ADDR      bridge pub/sub to an MQTT broker (HOST:PORT or unix:/path; off by\n"
+      "                   default): local topic demo -> fleet/ID/demo, local/# ->\n"
+      "                   fleet/ID/local/#, fleet/ID/cmd/# -> local cmd/#\n"
+      "  --device-id ID   the device id of the bridge's topics (default: demo)\n"
+      "  --mqtt-rules F   bridge rules file (docs/mqtt.md: out/in lines, device, queue)\n");
 }
 
 // Binary-protocol topics bridged to SSE: a PUBLISH is recorded in the topic's replay ring
 // and fanned out to both formats (EVENT frames and SSE) through the Streams.
 class BridgeTopics final : public msg::Topics {
  public:
-  BridgeTopics(msg::HubTopics& inner, http::sse::Streams& streams)
-      : inner_(inner), streams_(streams) {}
+  BridgeTopics(msg::HubTopics& inner, http::sse::Streams& streams, examples::DemoMqtt* mqtt)
+      : inner_(inner), streams_(streams), mqtt_(mqtt) {}
   Result<void> subscribe(platform::Conn& c, std::span<const std::byte> t) noexcept override {
     return inner_.subscribe(c, t);
   }
@@ -85,6 +92,9 @@ class BridgeTopics final : public msg::Topics {
     if (!r) {
       return fail(r.error());
     }
+    if (mqtt_ != nullptr) {
+      mqtt_->forward(c.loop(), {reinterpret_cast<const char*>(t.data()), t.size()}, payload);
+    }
     return {};
   }
   void closed(platform::Conn& c) noexcept override { inner_.closed(c); }
@@ -92,6 +102,7 @@ class BridgeTopics final : public msg::Topics {
  private:
   msg::HubTopics& inner_;
   http::sse::Streams& streams_;
+  examples::DemoMqtt* mqtt_;
 };
 
 // Why the backend in use was chosen: empty when io_uring runs; else the reason.
@@ -138,6 +149,9 @@ int main(int argc, char** argv) {
   std::string tls_ca;
   bool tls_require_client_cert = false;
   std::uint32_t tls_port = 8443;
+  std::string mqtt_addr;
+  std::string device_id;
+  std::string mqtt_rules;
   for (int i = 1; i < argc; ++i) {
     const char* a = argv[i];
     const char* v = i + 1 < argc ? argv[i + 1] : nullptr;
@@ -180,6 +194,12 @@ int main(int argc, char** argv) {
       tls_ca = v;
     } else if (!std::strcmp(a, "--tls-port")) {
       ok = examples::parse_u32(v, tls_port) && tls_port <= 65535;
+    } else if (!std::strcmp(a, "--mqtt")) {
+      mqtt_addr = v;
+    } else if (!std::strcmp(a, "--device-id")) {
+      device_id = v;
+    } else if (!std::strcmp(a, "--mqtt-rules")) {
+      mqtt_rules = v;
     } else {
       std::fprintf(stderr, "weft-demo: unknown option %s\n", a);
       usage(stderr);
@@ -234,7 +254,34 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "weft-demo: event streams: %s\n", r.error().message().c_str());
     return 1;
   }
-  BridgeTopics bridge(hub_topics, streams);
+  // --mqtt: the fleet bridge (examples/demo/demo_app.h DemoMqtt), off by default.
+  std::unique_ptr<examples::DemoMqtt> mqtt;
+  if (!mqtt_addr.empty()) {
+    auto broker = platform::Address::parse(mqtt_addr);
+    if (!broker) {
+      std::fprintf(stderr, "weft-demo: bad --mqtt address %s\n", mqtt_addr.c_str());
+      return 2;
+    }
+    mqtt::BridgeConfig rules = mqtt::default_bridge_config();
+    rules.rules.insert(rules.rules.begin(),
+                       {mqtt::Direction::out, "demo", "fleet/{device}/demo", 1, false});
+    if (!mqtt_rules.empty()) {
+      std::ifstream f(mqtt_rules);
+      const std::string text{std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
+      auto parsed = mqtt::parse_bridge_config(text);
+      if (!f || !parsed) {
+        std::fprintf(stderr, "weft-demo: bad --mqtt-rules file %s\n", mqtt_rules.c_str());
+        return 2;
+      }
+      rules = std::move(parsed.value());
+    }
+    if (device_id.empty()) {
+      device_id = rules.device_id.empty() ? "demo" : rules.device_id;
+    }
+    mqtt =
+        std::make_unique<examples::DemoMqtt>(broker.value(), device_id, std::move(rules), streams);
+  }
+  BridgeTopics bridge(hub_topics, streams, mqtt.get());
 
   // HTTP.
   examples::DemoOptions dopt;
@@ -245,6 +292,7 @@ int main(int argc, char** argv) {
       dopt.cpus = std::move(cpus.value());
     }
   }
+  dopt.mqtt = mqtt.get();
   examples::DemoApp app(dopt, streams);
   http::ServerConfig hc;
   hc.parser.max_body_size = 256 * 1024;
@@ -330,6 +378,10 @@ int main(int argc, char** argv) {
     return s.requests + s.messages;
   });
 
+  if (mqtt != nullptr && !mqtt->start(rt)) {
+    std::fprintf(stderr, "weft-demo: mqtt: could not reach worker 0\n");
+  }
+
   const std::uint32_t rp = rt.local_address(1).port();
   const bool uring = rt.backend_kind() == platform::BackendKind::uring;
   if (rt.local_address(0).is_unix()) {
@@ -373,6 +425,10 @@ int main(int argc, char** argv) {
               dopt.backend_reason.empty() ? "" : " — ", dopt.backend_reason.c_str());
   std::printf("weft-demo: workers     %u%s%s\n", cfg.workers,
               cfg.cpus.empty() ? " (not pinned)" : " on cpus ", cfg.cpus.c_str());
+  if (mqtt != nullptr) {
+    std::printf("weft-demo: mqtt        %s as device %s (try: mosquitto_sub -t 'fleet/%s/#')\n",
+                mqtt_addr.c_str(), device_id.c_str(), device_id.c_str());
+  }
   std::printf("weft-demo: Ctrl-C drains and exits\n");
   std::fflush(stdout);
 
@@ -380,6 +436,9 @@ int main(int argc, char** argv) {
   log(LogLevel::info, "weft-demo: signal %d, draining", sig);
   rt.stop();
   rt.wait();
+  if (mqtt != nullptr) {
+    mqtt->shutdown();  // the Client's timer is on worker 0's loop: before the runtime goes
+  }
   std::printf("weft-demo: stopped\n");
   return 0;
 }

@@ -346,6 +346,28 @@ TEST(MuxSession, WouldBlockThenWritable) {
   EXPECT_EQ(p.c.s.write(ch, pattern(1, 1)).error(), mux_errc::would_block);
 }
 
+// write_all: a message is queued whole or not at all (weft/mux/stream.h relies on it).
+TEST(MuxSession, WriteAllIsAllOrNothing) {
+  Pair p;
+  ASSERT_FALSE(p.run());
+  const std::uint16_t ch = open_ok(p.c.s, "m");  // 1 byte of the ring holds the name
+  const auto head = pattern(4, 1);
+  ASSERT_TRUE(p.c.s.write_all(ch, head, pattern(1500, 2)).ok());
+  EXPECT_EQ(p.c.s.queued(ch), 1504u);
+  // 1504 + 4 + 600 > 2047 free: refused whole, nothing queued, the writer is remembered.
+  EXPECT_EQ(p.c.s.write_all(ch, head, pattern(600, 3)).error(), mux_errc::would_block);
+  EXPECT_EQ(p.c.s.queued(ch), 1504u);
+  // Larger than a whole queue can ever hold (minus the OPEN name's reserve): bad_argument.
+  EXPECT_EQ(p.c.s.write_all(ch, pattern(2000, 4)).error(), mux_errc::bad_argument);
+  ASSERT_FALSE(p.run());  // sent: room again, and the blocked writer is told
+  EXPECT_EQ(p.c.s.next_writable(), ch);
+  ASSERT_TRUE(p.c.s.write_all(ch, head, pattern(600, 3)).ok());
+  EXPECT_EQ(p.c.s.queued(ch), 604u);
+  ASSERT_TRUE(p.c.s.close(ch).ok());
+  EXPECT_EQ(p.c.s.write_all(ch, head).error(), mux_errc::closed);
+  EXPECT_EQ(p.c.s.write_all(999, head).error(), mux_errc::no_channel);
+}
+
 // ---- a peer breaking the rules: connection-fatal and sticky ------------------------------
 
 struct Raw {

@@ -42,6 +42,8 @@ const char* to_string(mqtt_errc e) noexcept {
       return "MQTT keep-alive timeout";
     case mqtt_errc::auth_unsupported:
       return "MQTT enhanced authentication not supported";
+    case mqtt_errc::server_disconnect:
+      return "MQTT broker sent DISCONNECT";
   }
   return "unknown weft.mqtt error";
 }
@@ -78,6 +80,7 @@ std::uint8_t reason_code(mqtt_errc e) noexcept {
       return 0x83;
     case mqtt_errc::not_connected:
     case mqtt_errc::connection_refused:
+    case mqtt_errc::server_disconnect:
       return 0x80;
   }
   return 0x80;

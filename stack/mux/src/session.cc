@@ -536,7 +536,7 @@ Result<void> Session::refuse(std::uint16_t ch, ChannelError code) noexcept {
   return {};
 }
 
-Result<std::size_t> Session::write(std::uint16_t ch, std::span<const std::byte> bytes) noexcept {
+Result<Session::Slot*> Session::writer(std::uint16_t ch) noexcept {
   if (error_) {
     return fail(error_);
   }
@@ -547,17 +547,30 @@ Result<std::size_t> Session::write(std::uint16_t ch, std::span<const std::byte> 
   if ((s->flags & kFinQueued) != 0) {
     return fail(mux_errc::closed);
   }
+  return s;
+}
+
+Failure Session::blocked(Slot& s) noexcept {
+  if ((s.flags & kWantWritable) == 0) {
+    s.flags |= kWantWritable;
+    ++blocked_writers_;
+  }
+  return fail(mux_errc::would_block);
+}
+
+Result<std::size_t> Session::write(std::uint16_t ch, std::span<const std::byte> bytes) noexcept {
+  Result<Slot*> w = writer(ch);
+  if (!w) {
+    return fail(w.error());
+  }
+  Slot* s = *w;
   if (bytes.empty()) {
     return std::size_t{0};
   }
   const auto idx = static_cast<std::uint16_t>(s - slots_.get());
   const std::uint32_t n = static_cast<std::uint32_t>(std::min<std::size_t>(bytes.size(), room(*s)));
   if (n == 0) {
-    if ((s->flags & kWantWritable) == 0) {
-      s->flags |= kWantWritable;
-      ++blocked_writers_;
-    }
-    return fail(mux_errc::would_block);
+    return blocked(*s);
   }
   const std::uint32_t cap = limits_.queue_per_channel;
   const std::uint32_t tail = (s->ring_head + s->ring_size) % cap;
@@ -573,26 +586,16 @@ Result<std::size_t> Session::write(std::uint16_t ch, std::span<const std::byte> 
 
 Result<void> Session::write_all(std::uint16_t ch, std::span<const std::byte> head,
                                 std::span<const std::byte> body) noexcept {
-  if (error_) {
-    return fail(error_);
-  }
-  Slot* s = live(ch);
-  if (s == nullptr || s->stage == kOpenReceived) {
-    return fail(mux_errc::no_channel);
-  }
-  if ((s->flags & kFinQueued) != 0) {
-    return fail(mux_errc::closed);
+  Result<Slot*> w = writer(ch);
+  if (!w) {
+    return fail(w.error());
   }
   const std::size_t total = head.size() + body.size();
   if (total > limits_.queue_per_channel - 256u) {  // 256: room an unsent OPEN name may hold
     return fail(mux_errc::bad_argument);
   }
-  if (total > room(*s)) {
-    if ((s->flags & kWantWritable) == 0) {
-      s->flags |= kWantWritable;
-      ++blocked_writers_;
-    }
-    return fail(mux_errc::would_block);
+  if (total > room(**w)) {
+    return blocked(**w);
   }
   for (std::span<const std::byte> part : {head, body}) {
     if (!part.empty()) {

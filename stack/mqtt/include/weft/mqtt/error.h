@@ -39,6 +39,7 @@ enum class mqtt_errc : int {
   connection_refused,  // the broker's CONNACK refused the connection (its reason code)
   keep_alive_timeout,  // no PINGRESP (or no CONNACK) in time: the connection is dead (0x8D)
   auth_unsupported,    // an AUTH packet arrived; enhanced auth is not supported (0x8C)
+  server_disconnect,   // the broker sent DISCONNECT (v5): the loop Client's close reason (0x80)
 };
 
 // The category object; name() is "weft.mqtt". Never allocates.

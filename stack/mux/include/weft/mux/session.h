@@ -239,6 +239,10 @@ class Session {
   const Slot* live(std::uint16_t ch) const noexcept;
   std::byte* ring(std::uint16_t idx) noexcept;
   Failure die(mux_errc e) noexcept;
+  // write()/write_all(): the live, writable slot of ch, or why not (sticky error, no_channel,
+  // closed). blocked(): would_block, remembering that the writer wants next_writable().
+  Result<Slot*> writer(std::uint16_t ch) noexcept;
+  Failure blocked(Slot& s) noexcept;
   Result<Event> feed_data(const Frame& f) noexcept;
   Result<Event> feed_window(const Frame& f) noexcept;
   std::size_t emit_ctl(std::uint16_t idx, std::span<std::byte> out) noexcept;

@@ -11,7 +11,8 @@
 //                                                  p50/p99 of both and the bulk MiB/s
 //   weft-mux-bench openclose [--seconds S]         open + 1 byte + FIN + the peer's FIN, 64
 //                                                  channels in flight: channels per second
-// Common: --backend auto|uring|epoll, --window-kib N, --conn-window-kib N, --json.
+// Common: --backend auto|uring|epoll, --window-kib N, --conn-window-kib N, --high-kib N (the
+// core's output high watermark, where the Endpoint stops emitting; low = high / 4), --json.
 // The sink side consumes without looking at the bytes (no checksum): this measures the
 // transport, not an application.
 #include <algorithm>
@@ -43,6 +44,7 @@ struct Args {
   double seconds = 10;
   std::uint32_t bulk = 8;
   bool json = false;
+  std::uint32_t high_kib = 0;  // 0: Config's default high watermark
   platform::BackendKind backend = platform::BackendKind::automatic;
   mux::EndpointOptions ep;
 };
@@ -247,6 +249,10 @@ platform::Config config(const Args& a) {
   cfg.recv_buffers = 256;
   cfg.send_buffers = 512;
   cfg.max_connections = 16;
+  if (a.high_kib != 0) {
+    cfg.high_watermark = a.high_kib * 1024;
+    cfg.low_watermark = cfg.high_watermark / 4;
+  }
   return cfg;
 }
 
@@ -452,7 +458,8 @@ int main(int argc, char** argv) {
   if (argc < 2) {
     std::fprintf(stderr,
                  "usage: weft-mux-bench bulk|raw|fair|openclose [--mib N] [--seconds S] "
-                 "[--bulk K] [--backend B] [--window-kib N] [--conn-window-kib N] [--json]\n");
+                 "[--bulk K] [--backend B] [--window-kib N] [--conn-window-kib N] [--high-kib N] "
+                 "[--json]\n");
     return 2;
   }
   a.mode = argv[1];
@@ -474,6 +481,8 @@ int main(int argc, char** argv) {
       a.ep.limits.channel_window = static_cast<std::uint32_t>(std::strtoul(v, nullptr, 10)) * 1024;
     } else if (k == "--conn-window-kib") {
       a.ep.limits.conn_window = static_cast<std::uint32_t>(std::strtoul(v, nullptr, 10)) * 1024;
+    } else if (k == "--high-kib") {
+      a.high_kib = static_cast<std::uint32_t>(std::strtoul(v, nullptr, 10));
     } else if (k == "--backend") {
       const std::string b = v;
       a.backend = b == "epoll"   ? platform::BackendKind::epoll

@@ -154,20 +154,26 @@ run() {  # name port pids...
     'BEGIN { printf "%s %.0f %.2f %.2f\n", n, s, d * 1e6 / hz / r, f * 1e6 / hz / r }'
 }
 
-echo "rep name req/s cpu_us_per_req first_process_us_per_req"
-: >"$tmp/results"
-for rep in $(seq "$REPS"); do
-  for t in $TLS_BACKENDS; do
-    run "weft-$t" "${P_WEFT[$t]}" "${PID_TERM[$t]}" "$pid_srv" | tee -a "$tmp/results" | sed "s/^/$rep /"
-  done
-  run nginx "$P_NGINX" "$pid_nginx" | tee -a "$tmp/results" | sed "s/^/$rep /"
-done
 median() { sort -n | awk '{a[NR]=$1} END { print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2 }'; }
-for n in $(for t in $TLS_BACKENDS; do echo "weft-$t"; done) nginx; do
-  rps=$(awk -v n=$n '$1 == n {print $2}' "$tmp/results" | median)
-  cpu=$(awk -v n=$n '$1 == n {print $3}' "$tmp/results" | median)
-  echo "median $n: $rps req/s, $cpu us CPU per request (server side)"
-done
+# phase FILE REPS UNIT: interleaved reps (each weft terminator, then nginx) into FILE, then
+# each server's medians of UNIT/s and server CPU per UNIT.
+phase() {
+  local file=$1 reps=$2 unit=$3 rep t n
+  : >"$file"
+  for rep in $(seq "$reps"); do
+    for t in $TLS_BACKENDS; do
+      run "weft-$t" "${P_WEFT[$t]}" "${PID_TERM[$t]}" "$pid_srv" | tee -a "$file" | sed "s/^/$rep /"
+    done
+    run nginx "$P_NGINX" "$pid_nginx" | tee -a "$file" | sed "s/^/$rep /"
+  done
+  for n in $(for t in $TLS_BACKENDS; do echo "weft-$t"; done) nginx; do
+    echo "median $n: $(awk -v n="$n" '$1 == n {print $2}' "$file" | median) $unit/s," \
+      "$(awk -v n="$n" '$1 == n {print $3}' "$file" | median) us CPU per $unit (server side)"
+  done
+}
+
+echo "rep name req/s cpu_us_per_req first_process_us_per_req"
+phase "$tmp/results" "$REPS" request
 g=$(awk '$1 == "nginx" {print $3}' "$tmp/results" | median)
 for t in $TLS_BACKENDS; do
   f=$(awk -v n="weft-$t" '$1 == n {print $4}' "$tmp/results" | median)
@@ -181,15 +187,4 @@ echo
 echo "full handshakes (Connection: close, wrk -c16): rep name handshakes/s cpu_us_per_handshake first_process_us"
 WRK_EXTRA=(-H "Connection: close")
 CONNS=16
-: >"$tmp/hs"
-for rep in $(seq "$HS_REPS"); do
-  for t in $TLS_BACKENDS; do
-    run "weft-$t" "${P_WEFT[$t]}" "${PID_TERM[$t]}" "$pid_srv" | tee -a "$tmp/hs" | sed "s/^/$rep /"
-  done
-  run nginx "$P_NGINX" "$pid_nginx" | tee -a "$tmp/hs" | sed "s/^/$rep /"
-done
-for n in $(for t in $TLS_BACKENDS; do echo "weft-$t"; done) nginx; do
-  rps=$(awk -v n=$n '$1 == n {print $2}' "$tmp/hs" | median)
-  cpu=$(awk -v n=$n '$1 == n {print $3}' "$tmp/hs" | median)
-  echo "median $n: $rps handshakes/s, $cpu us CPU per handshake (server side)"
-done
+phase "$tmp/hs" "$HS_REPS" handshake

@@ -149,6 +149,7 @@ class Pair {
   void end_client() noexcept;
   void fail(Conn& c) noexcept;
   void note_queue(const Conn& c) noexcept;
+  void log_close(const char* side, std::error_code reason) const noexcept;
   void maybe_release() noexcept;
 };
 
@@ -296,6 +297,13 @@ void Pair::maybe_release() noexcept {
     cipher_out_ = {};
     plain_out_ = {};
     w_.release(*this);
+  }
+}
+
+void Pair::log_close(const char* side, std::error_code reason) const noexcept {
+  if (reason) {
+    log(LogLevel::debug, "%s: %s connection closed: %s", w_.shared().opt.name, side,
+        reason.message().c_str());
   }
 }
 
@@ -619,10 +627,7 @@ void ClientSide::on_drain(Conn& c) noexcept {
 
 void ClientSide::on_close(Conn& /*c*/, std::error_code reason) noexcept {
   Pair& p = pair_;
-  if (reason) {
-    log(LogLevel::debug, "%s: client connection closed: %s", p.w_.shared().opt.name,
-        reason.message().c_str());
-  }
+  p.log_close("client", reason);
   p.client_in_.clear();
   p.client_gone_ = true;
   if (Conn* up = p.upstream()) {
@@ -681,10 +686,7 @@ void UpstreamSide::on_drain(Conn& c) noexcept {
 
 void UpstreamSide::on_close(Conn& /*c*/, std::error_code reason) noexcept {
   Pair& p = pair_;
-  if (reason) {
-    log(LogLevel::debug, "%s: upstream connection closed: %s", p.w_.shared().opt.name,
-        reason.message().c_str());
-  }
+  p.log_close("upstream", reason);
   if (!p.upstream_open_ || (reason && reason != platform::platform_errc::closed)) {
     if (!p.upstream_open_) {
       bump(p.w_.stats() ? &p.w_.stats()->upstream_failures : nullptr);

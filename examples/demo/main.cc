@@ -12,6 +12,7 @@
 // subscriber. Board-sized defaults: one worker, small pools. SIGINT/SIGTERM drain and exit 0.
 // HTTPS on --tls-port: weft::tls_proxy's terminator in the same Runtime, forwarding to the HTTP
 // listener on 127.0.0.1 (ALPN `weft`: to the binary protocol port).
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -126,6 +127,32 @@ std::string backend_reason(platform::BackendKind asked) {
   }
   return {};
 }
+
+#ifdef WEFT_DEMO_TLS
+// GET /metrics/tls: the terminator's counters (Prometheus text), summed over workers.
+void tls_metrics(void* ctx, http::Exchange& ex) noexcept {
+  const auto& s = *static_cast<const tls::TerminatorStats*>(ctx);
+  char text[1024];
+  const int n = std::snprintf(
+      text, sizeof text,
+      "# TYPE weft_tls_accepted_total counter\nweft_tls_accepted_total %llu\n"
+      "# TYPE weft_tls_handshakes_total counter\nweft_tls_handshakes_total %llu\n"
+      "# TYPE weft_tls_handshake_failures_total counter\nweft_tls_handshake_failures_total %llu\n"
+      "# TYPE weft_tls_handshake_timeouts_total counter\nweft_tls_handshake_timeouts_total %llu\n"
+      "# TYPE weft_tls_peers_verified_total counter\nweft_tls_peers_verified_total %llu\n"
+      "# TYPE weft_tls_upstream_failures_total counter\nweft_tls_upstream_failures_total %llu\n"
+      "# TYPE weft_tls_refused_total counter\nweft_tls_refused_total %llu\n",
+      static_cast<unsigned long long>(s.accepted.load(std::memory_order_relaxed)),
+      static_cast<unsigned long long>(s.handshakes.load(std::memory_order_relaxed)),
+      static_cast<unsigned long long>(s.handshake_failures.load(std::memory_order_relaxed)),
+      static_cast<unsigned long long>(s.handshake_timeouts.load(std::memory_order_relaxed)),
+      static_cast<unsigned long long>(s.peers_verified.load(std::memory_order_relaxed)),
+      static_cast<unsigned long long>(s.upstream_failures.load(std::memory_order_relaxed)),
+      static_cast<unsigned long long>(s.refused.load(std::memory_order_relaxed)));
+  (void)ex.respond(200, "text/plain; version=0.0.4",
+                   {text, n > 0 ? std::min(static_cast<std::size_t>(n), sizeof text - 1) : 0});
+}
+#endif
 
 }  // namespace
 
@@ -300,7 +327,17 @@ int main(int argc, char** argv) {
   hc.assembly_slots = 8;
   hc.streams = &streams;
   hc.cors_origins = {"*"};
-  hc.setup = [&](http::Router& r, platform::Loop& loop) { app.setup(r, loop); };
+#ifdef WEFT_DEMO_TLS
+  tls::TerminatorStats tls_stats;  // before the routes that read it
+#endif
+  hc.setup = [&](http::Router& r, platform::Loop& loop) {
+    app.setup(r, loop);
+#ifdef WEFT_DEMO_TLS
+    if (tls) {
+      (void)r.add(http::Method::get, "/metrics/tls", &tls_metrics, &tls_stats);
+    }
+#endif
+  };
   http::Server http_server(std::move(hc));
 
   // The binary protocol: the settings service, topics bridged to SSE.
@@ -336,7 +373,6 @@ int main(int argc, char** argv) {
   // HTTPS: the terminator forwards to this Runtime's own HTTP listener (service 0) and, for
   // ALPN `weft`, to the binary protocol (service 1); a TLS connection takes one outbound slot.
   std::optional<tls::Context> tls_ctx;
-  tls::TerminatorStats tls_stats;
   std::size_t tls_service = 0;
   if (tls) {
     static constexpr std::string_view kAlpn[] = {"http/1.1", "weft"};

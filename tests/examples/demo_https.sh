@@ -88,5 +88,8 @@ c --cert "$tmp/certs/rogue.pem" --key "$tmp/certs/rogue.key" "$base/plaintext" >
   fail "a client certificate from another CA was accepted"
 grep -q "client certificate CN=device-1\|client certificate /CN=device-1" "$tmp/log" ||
   fail "the client identity was not logged"
+m=$(c --cert "$tmp/certs/client.pem" --key "$tmp/certs/client.key" "$base/metrics/tls")
+grep -q '^weft_tls_peers_verified_total [1-9]' <<<"$m" || { echo "$m"; fail "metrics: peers_verified"; }
+grep -q '^weft_tls_handshake_failures_total [2-9]' <<<"$m" || { echo "$m"; fail "metrics: failures"; }
 stop
 echo "demo_https: ok"

@@ -39,6 +39,20 @@ target_link_libraries(weft-http-bench-server PRIVATE weft::http_server weft::msg
 set_target_properties(weft-http-bench-server PROPERTIES
                       RUNTIME_OUTPUT_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR})
 
+# weft-tls-terminator-<backend>: weft::tls_proxy's terminator as its own process, one per
+# TLS backend built, in front of weft-http-bench-server (bench/run_https_compare.sh).
+foreach(_backend openssl mbedtls)
+  if(TARGET weft_tls_proxy_${_backend})
+    add_executable(weft-tls-terminator-${_backend} ${CMAKE_CURRENT_LIST_DIR}/tls_terminator.cc)
+    target_link_libraries(weft-tls-terminator-${_backend} PRIVATE weft::tls_proxy_${_backend}
+                          weft_internal_options)
+    target_include_directories(weft-tls-terminator-${_backend} PRIVATE
+                               ${PROJECT_SOURCE_DIR}/examples/common)
+    set_target_properties(weft-tls-terminator-${_backend} PROPERTIES
+                          RUNTIME_OUTPUT_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR})
+  endif()
+endforeach()
+
 # weft-mux-bench: weft::mux channels on loopback (bench/run_mux_compare.sh): one channel's
 # bulk rate beside raw u32-framed TCP, fairness under K bulk channels, open/close cost.
 add_executable(weft-mux-bench ${CMAKE_CURRENT_LIST_DIR}/mux_bench.cc)

@@ -2,18 +2,24 @@
 //
 //   weft-demo [--port 8080] [--rpc-port 7100] [--host 127.0.0.1] [--workers 1] [--cpus LIST]
 //             [--backend auto|uring|epoll] [--mqtt HOST:PORT [--device-id ID] [--mqtt-rules FILE]]
+//             [--tls-cert FILE --tls-key FILE [--tls-port 8443] [--tls-ca FILE
+//              --tls-require-client-cert]]
 //
 // HTTP on --port: the dashboard (GET /), the demo endpoints (demo_app.h), /metrics.
 // The binary protocol on --rpc-port: the settings service (examples/rpc: Get/Put/List, watch
 // by SUBSCRIBE) and pub/sub bridged to SSE — a PUBLISH from `weft-cli publish demo hi`
 // reaches every browser on /events/demo, and a POST /publish/demo reaches every binary
 // subscriber. Board-sized defaults: one worker, small pools. SIGINT/SIGTERM drain and exit 0.
+// HTTPS on --tls-port: weft::tls_proxy's terminator in the same Runtime, forwarding to the HTTP
+// listener on 127.0.0.1 (ALPN `weft`: to the binary protocol port).
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iterator>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,6 +29,9 @@
 #include <weft/msg/pubsub_topics.h>
 #include <weft/platform/cpu_list.h>
 #include <weft/platform/runtime.h>
+#ifdef WEFT_DEMO_TLS
+#include <weft/tls/terminator.h>
+#endif
 
 #include "example_args.h"
 
@@ -50,6 +59,14 @@ void usage(std::FILE* out) {
       "  --workers N      event loops, one per core (default 1)\n"
       "  --cpus LIST      pin workers to these cpus, e.g. 0-3 or 2,3\n"
       "  --backend B      auto (io_uring, else epoll), uring or epoll\n"
+      "  --tls-cert FILE  also serve HTTPS (PEM chain; with --tls-key; needs a TLS build). Make a\n"
+      "                   self-signed pair with scripts/make-self-signed.sh DIR, then\n"
+      "                   curl --cacert DIR/cert.pem https://127.0.0.1:8443/plaintext\n"
+      "  --tls-key FILE   the certificate's private key (PEM)\n"
+      "  --tls-port N     HTTPS port (default 8443; 0 picks one). ALPN http/1.1 (or none)\n"
+      "                   goes to the HTTP listener, ALPN weft to the binary protocol\n"
+      "  --tls-ca FILE    CA that verifies client certificates (mutual TLS)\n"
+      "  --tls-require-client-cert  refuse clients without a certificate from --tls-ca\n"
       "  --mqtt ADDR      bridge pub/sub to an MQTT broker (HOST:PORT or unix:/path; off by\n"
       "                   default): local topic demo -> fleet/ID/demo, local/# ->\n"
       "                   fleet/ID/local/#, fleet/ID/cmd/# -> local cmd/#\n"
@@ -111,6 +128,32 @@ std::string backend_reason(platform::BackendKind asked) {
   return {};
 }
 
+#ifdef WEFT_DEMO_TLS
+// GET /metrics/tls: the terminator's counters (Prometheus text), summed over workers.
+void tls_metrics(void* ctx, http::Exchange& ex) noexcept {
+  const auto& s = *static_cast<const tls::TerminatorStats*>(ctx);
+  char text[1024];
+  const int n = std::snprintf(
+      text, sizeof text,
+      "# TYPE weft_tls_accepted_total counter\nweft_tls_accepted_total %llu\n"
+      "# TYPE weft_tls_handshakes_total counter\nweft_tls_handshakes_total %llu\n"
+      "# TYPE weft_tls_handshake_failures_total counter\nweft_tls_handshake_failures_total %llu\n"
+      "# TYPE weft_tls_handshake_timeouts_total counter\nweft_tls_handshake_timeouts_total %llu\n"
+      "# TYPE weft_tls_peers_verified_total counter\nweft_tls_peers_verified_total %llu\n"
+      "# TYPE weft_tls_upstream_failures_total counter\nweft_tls_upstream_failures_total %llu\n"
+      "# TYPE weft_tls_refused_total counter\nweft_tls_refused_total %llu\n",
+      static_cast<unsigned long long>(s.accepted.load(std::memory_order_relaxed)),
+      static_cast<unsigned long long>(s.handshakes.load(std::memory_order_relaxed)),
+      static_cast<unsigned long long>(s.handshake_failures.load(std::memory_order_relaxed)),
+      static_cast<unsigned long long>(s.handshake_timeouts.load(std::memory_order_relaxed)),
+      static_cast<unsigned long long>(s.peers_verified.load(std::memory_order_relaxed)),
+      static_cast<unsigned long long>(s.upstream_failures.load(std::memory_order_relaxed)),
+      static_cast<unsigned long long>(s.refused.load(std::memory_order_relaxed)));
+  (void)ex.respond(200, "text/plain; version=0.0.4",
+                   {text, n > 0 ? std::min(static_cast<std::size_t>(n), sizeof text - 1) : 0});
+}
+#endif
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -128,6 +171,11 @@ int main(int argc, char** argv) {
   std::uint32_t rpc_port = 7100;
   std::string rpc_unix;
   std::string http_listen;
+  std::string tls_cert;
+  std::string tls_key;
+  std::string tls_ca;
+  bool tls_require_client_cert = false;
+  std::uint32_t tls_port = 8443;
   std::string mqtt_addr;
   std::string device_id;
   std::string mqtt_rules;
@@ -137,6 +185,10 @@ int main(int argc, char** argv) {
     if (!std::strcmp(a, "--help") || !std::strcmp(a, "-h")) {
       usage(stdout);
       return 0;
+    }
+    if (!std::strcmp(a, "--tls-require-client-cert")) {
+      tls_require_client_cert = true;
+      continue;
     }
     if (v == nullptr) {
       std::fprintf(stderr, "weft-demo: %s needs a value\n", a);
@@ -161,6 +213,14 @@ int main(int argc, char** argv) {
       cfg.cpus = v;
     } else if (!std::strcmp(a, "--backend")) {
       ok = examples::parse_backend(v, cfg.backend);
+    } else if (!std::strcmp(a, "--tls-cert")) {
+      tls_cert = v;
+    } else if (!std::strcmp(a, "--tls-key")) {
+      tls_key = v;
+    } else if (!std::strcmp(a, "--tls-ca")) {
+      tls_ca = v;
+    } else if (!std::strcmp(a, "--tls-port")) {
+      ok = examples::parse_u32(v, tls_port) && tls_port <= 65535;
     } else if (!std::strcmp(a, "--mqtt")) {
       mqtt_addr = v;
     } else if (!std::strcmp(a, "--device-id")) {
@@ -177,6 +237,27 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+
+  const bool tls = !tls_cert.empty() || !tls_key.empty();
+  if (tls && (tls_cert.empty() || tls_key.empty())) {
+    std::fprintf(stderr, "weft-demo: --tls-cert and --tls-key go together\n");
+    return 2;
+  }
+  if (tls_require_client_cert && tls_ca.empty()) {
+    std::fprintf(stderr, "weft-demo: --tls-require-client-cert needs --tls-ca\n");
+    return 2;
+  }
+  if (tls) {
+    // Each HTTPS connection holds one outbound connection to the HTTP listener (before the
+    // hub is sized from cfg).
+    cfg.outbound_connections = cfg.max_connections;
+  }
+#ifndef WEFT_DEMO_TLS
+  if (tls) {
+    std::fprintf(stderr, "weft-demo: built without TLS (WEFT_TLS=OFF)\n");
+    return 2;
+  }
+#endif
 
   // Pub/sub: one hub, two formats (binary EVENT frames, SSE), replay rings for SSE.
   pubsub::Hub hub;
@@ -246,7 +327,17 @@ int main(int argc, char** argv) {
   hc.assembly_slots = 8;
   hc.streams = &streams;
   hc.cors_origins = {"*"};
-  hc.setup = [&](http::Router& r, platform::Loop& loop) { app.setup(r, loop); };
+#ifdef WEFT_DEMO_TLS
+  tls::TerminatorStats tls_stats;  // before the routes that read it
+#endif
+  hc.setup = [&](http::Router& r, platform::Loop& loop) {
+    app.setup(r, loop);
+#ifdef WEFT_DEMO_TLS
+    if (tls) {
+      (void)r.add(http::Method::get, "/metrics/tls", &tls_metrics, &tls_stats);
+    }
+#endif
+  };
   http::Server http_server(std::move(hc));
 
   // The binary protocol: the settings service, topics bridged to SSE.
@@ -278,6 +369,42 @@ int main(int argc, char** argv) {
     services.push_back(rpc_server.service(ua.value()));
   }
   platform::Runtime rt;
+#ifdef WEFT_DEMO_TLS
+  // HTTPS: the terminator forwards to this Runtime's own HTTP listener (service 0) and, for
+  // ALPN `weft`, to the binary protocol (service 1); a TLS connection takes one outbound slot.
+  std::optional<tls::Context> tls_ctx;
+  std::size_t tls_service = 0;
+  if (tls) {
+    static constexpr std::string_view kAlpn[] = {"http/1.1", "weft"};
+    tls::Config tc;
+    tc.cert_chain_file = tls_cert.c_str();
+    tc.key_file = tls_key.c_str();
+    tc.ca_file = tls_ca.empty() ? nullptr : tls_ca.c_str();
+    tc.client_auth = tls_ca.empty()            ? tls::ClientAuth::none
+                     : tls_require_client_cert ? tls::ClientAuth::required
+                                               : tls::ClientAuth::optional;
+    tc.alpn = kAlpn;
+    auto ctx = tls::Context::create(tc);
+    if (!ctx) {
+      std::fprintf(stderr, "weft-demo: TLS: %s (check --tls-cert/--tls-key/--tls-ca)\n",
+                   ctx.error().message().c_str());
+      return 1;
+    }
+    tls_ctx.emplace(std::move(ctx.value()));
+    auto tls_addr = platform::Address::parse(host + ":" + std::to_string(tls_port));
+    if (!tls_addr || http_addr.value().is_unix()) {
+      std::fprintf(stderr, "weft-demo: HTTPS needs a TCP --host and HTTP listener\n");
+      return 2;
+    }
+    const tls::Route routes[] = {{"", {}, &rt, 0}, {"weft", {}, &rt, 1}};
+    tls::TerminatorOptions to;
+    to.routes = routes;
+    to.stats = &tls_stats;
+    to.name = "https";
+    tls_service = services.size();
+    services.push_back(tls::make_terminator(tls_addr.value(), *tls_ctx, {}, to));
+  }
+#endif
   if (Result<void> r = rt.start(cfg, std::move(services)); !r) {
     std::fprintf(stderr, "weft-demo: %s\n", r.error().message().c_str());
     return 1;
@@ -316,6 +443,20 @@ int main(int argc, char** argv) {
     std::printf("weft-demo: rpc         unix:%s  (weft-cli --unix %s ...)\n", rpc_unix.c_str(),
                 rpc_unix.c_str());
   }
+#ifdef WEFT_DEMO_TLS
+  if (tls) {
+    char where[128];
+    rt.local_address(tls_service).format(where, sizeof where);
+    std::printf(
+        "weft-demo: https       https://%s/  (TLS %s%s; try: curl --cacert %s "
+        "https://%s/plaintext)\n",
+        where, tls::backend() == tls::Backend::openssl ? "OpenSSL" : "mbedTLS",
+        tls_require_client_cert ? ", client certificate required"
+        : tls_ca.empty()        ? ""
+                                : ", client certificate optional",
+        tls_cert.c_str(), where);
+  }
+#endif
   std::printf("weft-demo: backend     %s%s%s\n", uring ? "io_uring" : "epoll",
               dopt.backend_reason.empty() ? "" : " — ", dopt.backend_reason.c_str());
   std::printf("weft-demo: workers     %u%s%s\n", cfg.workers,

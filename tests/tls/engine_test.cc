@@ -48,6 +48,8 @@ TEST_F(TlsEngine, HandshakeVerifiesTheServer) {
   EXPECT_EQ(s.state(), State::established);
   EXPECT_TRUE(c.peer_verified());
   EXPECT_FALSE(s.peer_verified());  // no client certificate asked for
+  std::array<char, 64> none{};
+  EXPECT_EQ(s.peer_subject(none), 0u);
   EXPECT_EQ(c.version(), kTls13 ? Version::tls13 : Version::tls12);
   EXPECT_EQ(s.version(), c.version());
   EXPECT_STRNE(c.cipher(), "");
@@ -231,6 +233,17 @@ TEST_F(TlsEngine, MutualTlsAccepted) {
   ASSERT_FALSE(pump(c, s));
   EXPECT_TRUE(s.peer_verified());
   EXPECT_TRUE(c.peer_verified());
+  // The identity the terminator logs: each side's view of the other's subject.
+  std::array<char, 128> subject{};
+  const std::size_t n = s.peer_subject(subject);
+  EXPECT_EQ(std::string_view(subject.data(), n),
+            backend() == Backend::openssl ? "/CN=device-1" : "CN=device-1");
+  EXPECT_NE(std::string_view(subject.data(), c.peer_subject(subject)).find("CN=localhost"),
+            std::string_view::npos);
+  std::array<char, 6> small{};
+  EXPECT_EQ(s.peer_subject(small), 5u);  // truncated to fit, NUL-terminated
+  EXPECT_EQ(small[5], '\0');
+  EXPECT_EQ(s.peer_subject({}), 0u);
   EXPECT_EQ(send_all(c, s, "device-1 here"), "device-1 here");
 }
 

@@ -653,6 +653,18 @@ bool Engine::peer_verified() const noexcept {
          mbedtls_ssl_get_verify_result(&impl_->ssl) == 0;
 }
 
+std::size_t Engine::peer_subject(std::span<char> out) const noexcept {
+  const mbedtls_x509_crt* cert = mbedtls_ssl_get_peer_cert(&impl_->ssl);
+  if (out.empty() || cert == nullptr) {
+    return 0;
+  }
+  const int n = mbedtls_x509_dn_gets(out.data(), out.size(), &cert->subject);
+  if (n < 0) {  // MBEDTLS_ERR_X509_BUFFER_TOO_SMALL: keep what fitted (it NUL-terminates)
+    return std::strlen(out.data());
+  }
+  return static_cast<std::size_t>(n);
+}
+
 bool Engine::resumed() const noexcept {
   return handshake_done() && impl_->resumed;
 }

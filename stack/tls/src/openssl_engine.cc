@@ -537,6 +537,25 @@ bool Engine::peer_verified() const noexcept {
   return cert != nullptr && SSL_get_verify_result(impl_->ssl) == X509_V_OK;
 }
 
+std::size_t Engine::peer_subject(std::span<char> out) const noexcept {
+  X509* cert = SSL_get0_peer_certificate(impl_->ssl);
+  if (out.empty() || cert == nullptr) {
+    return 0;
+  }
+  // X509_NAME_oneline gives up (empty) rather than truncate when a component does not fit:
+  // format into a local buffer, then copy what fits.
+  std::array<char, 1024> line{};
+  if (X509_NAME_oneline(X509_get_subject_name(cert), line.data(), static_cast<int>(line.size())) ==
+      nullptr) {
+    out[0] = '\0';
+    return 0;
+  }
+  const std::size_t n = std::min(std::strlen(line.data()), out.size() - 1);
+  std::memcpy(out.data(), line.data(), n);
+  out[n] = '\0';
+  return n;
+}
+
 bool Engine::resumed() const noexcept {
   return SSL_session_reused(impl_->ssl) == 1;
 }

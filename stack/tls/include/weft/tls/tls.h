@@ -168,6 +168,12 @@ class Engine {
   [[nodiscard]] std::string_view alpn() const noexcept;
   [[nodiscard]] std::string_view server_name() const noexcept;
   [[nodiscard]] bool peer_verified() const noexcept;
+  // The subject DN of the peer's certificate as one line ("CN=dev1, O=fleet" on mbedTLS,
+  // "/CN=dev1/O=fleet" on OpenSSL), written NUL-terminated into out (truncated to fit);
+  // returns its length without the NUL, 0 when the peer sent no certificate (or out is
+  // empty). Whether it verified is peer_verified(). No allocation on mbedTLS; OpenSSL's
+  // X509_NAME_oneline into the caller's buffer allocates nothing either.
+  [[nodiscard]] std::size_t peer_subject(std::span<char> out) const noexcept;
   [[nodiscard]] bool resumed() const noexcept;
   [[nodiscard]] Version version() const noexcept;
   // The backend's name of the cipher suite (static text, "" before the handshake): IANA

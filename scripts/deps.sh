@@ -60,6 +60,7 @@ SYSROOT_PKGS=(
   zlib1g-dev
   libgtest-dev libgmock-dev
   libbenchmark-dev libbenchmark1debian
+  libmbedtls-dev
 )
 # More -dev packages for the sysroots (a firmware project's own dependencies):
 #   WEFT_SYSROOT_EXTRA_PKGS="libssl-dev libsystemd-dev" scripts/deps.sh cross
